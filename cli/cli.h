@@ -1,0 +1,57 @@
+/* cli.h — shared pieces of the wanmeter command: exit codes, error printing, flag parsing and
+ * the model/workload flags every analytic subcommand takes. */
+#ifndef WM_CLI_H
+#define WM_CLI_H
+
+#include <stdbool.h>
+
+#include "wanmeter.h"
+
+/* Exit codes (DESIGN §4). */
+enum {
+    EXIT_OK = 0,
+    EXIT_VERIFY_FAILED = 1,
+    EXIT_USAGE = 2,
+    EXIT_INPUT = 3,
+    EXIT_IO = 4,
+    EXIT_INTERNAL = 5,
+};
+
+/* Prints `wanmeter: <what>: <why> (<fix>)` to stderr and returns the exit code for the status. */
+int cli_fail(const wm_error *err);
+/* Prints a usage error (`wanmeter: <what>: <why> (see 'wanmeter <cmd> --help')`), returns 2. */
+int cli_usage_error(const char *cmd, const char *what, const char *why);
+int cli_exit_code(wm_status s);
+
+/* Flag parsing: `--name value` and `--name=value`. If argv[*i] is `name`, stores the value,
+ * advances *i past it and returns 1; returns 0 if argv[*i] is another flag, -1 (after printing
+ * a usage error) when the value is missing. */
+int cli_flag_value(const char *cmd, int argc, char **argv, int *i, const char *name,
+                   const char **value);
+
+/* The model and workload flags shared by report, verify and later estimate. NULL = not given. */
+typedef struct cli_workload_opts {
+    const char *config, *model, *workload;
+    const char *batch, *frames, *height, *width, *steps, *text_len, *dtype, *mode;
+    int cfg; /* -1 not given, 0 --no-cfg, 1 --cfg */
+} cli_workload_opts;
+
+#define CLI_WORKLOAD_OPTS_INIT {.cfg = -1}
+
+/* Consumes one shared flag at argv[*i]: 1 consumed, 0 not one of them, -1 usage error. */
+int cli_parse_workload_flag(const char *cmd, int argc, char **argv, int *i, cli_workload_opts *o);
+/* The help text of the shared flags. */
+extern const char cli_workload_help[];
+
+/* Loads the configuration, the model and the workload, and applies the flag overrides
+ * (strictly parsed; an error names the flag). The caller frees *cfg. */
+wm_status cli_resolve(const cli_workload_opts *o, wm_config **cfg, wm_model_config *mc,
+                      wm_workload *w, wm_error *err);
+
+int cmd_report(int argc, char **argv);
+int cmd_verify(int argc, char **argv);
+int cmd_compare(int argc, char **argv);
+int cmd_hotspots(int argc, char **argv);
+int cmd_list(int argc, char **argv);
+
+#endif /* WM_CLI_H */

@@ -1,0 +1,126 @@
+/* common.c — error printing, flag parsing and workload resolution shared by the subcommands. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+#include "parse.h"
+
+int cli_exit_code(wm_status s)
+{
+    switch (s) {
+    case WM_OK: return EXIT_OK;
+    case WM_E_INPUT:
+    case WM_E_OVERFLOW: return EXIT_INPUT;
+    case WM_E_IO: return EXIT_IO;
+    case WM_E_VERIFY: return EXIT_VERIFY_FAILED;
+    default: return EXIT_INTERNAL;
+    }
+}
+
+int cli_fail(const wm_error *err)
+{
+    char msg[1536];
+    wm_error_format(err, msg, sizeof msg);
+    fprintf(stderr, "wanmeter: %s\n", msg);
+    return cli_exit_code(err->code);
+}
+
+int cli_usage_error(const char *cmd, const char *what, const char *why)
+{
+    fprintf(stderr, "wanmeter: %s: %s (see 'wanmeter %s%s--help')\n", what, why, cmd ? cmd : "",
+            cmd ? " " : "");
+    return EXIT_USAGE;
+}
+
+int cli_flag_value(const char *cmd, int argc, char **argv, int *i, const char *name,
+                   const char **value)
+{
+    const char *arg = argv[*i];
+    size_t n = strlen(name);
+    if (strncmp(arg, name, n) != 0)
+        return 0;
+    if (arg[n] == '=') {
+        *value = arg + n + 1;
+        return 1;
+    }
+    if (arg[n] != '\0')
+        return 0;
+    if (*i + 1 >= argc) {
+        cli_usage_error(cmd, name, "needs a value");
+        return -1;
+    }
+    *value = argv[++*i];
+    return 1;
+}
+
+const char cli_workload_help[] =
+    "Model and workload:\n"
+    "  --model NAME        model preset (default from the config: wan2.1-t2v-14b)\n"
+    "  --workload ID       workload from the config (default wan2-1-720p-81f);\n"
+    "                      see 'wanmeter list'\n"
+    "  --config FILE       YAML merged over the built-in configs/wanmeter.yaml\n"
+    "  --batch N           batch size\n"
+    "  --frames N          pixel frames (4n+1 is what the VAE expects, e.g. 81)\n"
+    "  --height N          pixel height, a multiple of 16\n"
+    "  --width N           pixel width, a multiple of 16\n"
+    "  --steps N           denoising steps\n"
+    "  --text-len N        text tokens seen by the transformer (pipelines pad to 512)\n"
+    "  --cfg / --no-cfg    classifier-free guidance: 2 forwards per step, or 1\n"
+    "  --dtype T           bf16 | fp16 | fp32 (bytes of weights and activations)\n"
+    "  --mode M            torch (FlopCounterMode on meta/CUDA) | torch-cpu (attention\n"
+    "                      cores 0, as on the CPU in torch 2.13.0) | full (+ elementwise)\n";
+
+int cli_parse_workload_flag(const char *cmd, int argc, char **argv, int *i, cli_workload_opts *o)
+{
+    struct {
+        const char *name;
+        const char **dst;
+    } flags[] = {
+        {"--config", &o->config}, {"--model", &o->model},   {"--workload", &o->workload},
+        {"--batch", &o->batch},   {"--frames", &o->frames}, {"--height", &o->height},
+        {"--width", &o->width},   {"--steps", &o->steps},   {"--text-len", &o->text_len},
+        {"--dtype", &o->dtype},   {"--mode", &o->mode},
+    };
+    if (strcmp(argv[*i], "--cfg") == 0 || strcmp(argv[*i], "--no-cfg") == 0) {
+        o->cfg = argv[*i][2] == 'c';
+        return 1;
+    }
+    for (size_t k = 0; k < sizeof flags / sizeof flags[0]; k++) {
+        int r = cli_flag_value(cmd, argc, argv, i, flags[k].name, flags[k].dst);
+        if (r != 0)
+            return r;
+    }
+    return 0;
+}
+
+wm_status cli_resolve(const cli_workload_opts *o, wm_config **cfg, wm_model_config *mc,
+                      wm_workload *w, wm_error *err)
+{
+    wm_status s = wm_config_load(o->config, cfg, err);
+    if (s != WM_OK)
+        return s;
+    if ((s = wm_config_model(*cfg, o->model, mc, err)) != WM_OK ||
+        (s = wm_config_workload(*cfg, o->workload, w, err)) != WM_OK)
+        return s;
+    struct {
+        const char *flag, *value;
+        uint64_t *dst;
+    } nums[] = {
+        {"--batch", o->batch, &w->batch_size},       {"--frames", o->frames, &w->num_frames},
+        {"--height", o->height, &w->height},         {"--width", o->width, &w->width},
+        {"--steps", o->steps, &w->num_inference_steps}, {"--text-len", o->text_len, &w->text_len},
+    };
+    for (size_t k = 0; k < sizeof nums / sizeof nums[0]; k++)
+        if (nums[k].value &&
+            (s = wm_parse_u64(nums[k].value, nums[k].flag, 1, WM_COUNT_MAX, nums[k].dst, err)) != WM_OK)
+            return s;
+    if (o->cfg >= 0)
+        w->cfg = o->cfg;
+    if (o->dtype && !wm_dtype_parse(o->dtype, &w->dtype))
+        return wm_error_set(err, WM_E_INPUT, "--dtype", "use bf16, fp16 or fp32",
+                            "unknown dtype '%s'", o->dtype);
+    if (o->mode && !wm_mode_parse(o->mode, &w->mode))
+        return wm_error_set(err, WM_E_INPUT, "--mode", "use torch, torch-cpu or full",
+                            "unknown mode '%s'", o->mode);
+    return WM_OK;
+}

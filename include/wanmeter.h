@@ -1,0 +1,495 @@
+/*
+ * wanmeter.h — the one public header of libwanmeter.
+ *
+ * wanmeter is an exact analytic cost model of the Wan video diffusion models: given a model
+ * configuration and a workload it builds the layer tree of the diffusers pipeline and counts,
+ * per module, the FLOPs that torch.utils.flop_counter.FlopCounterMode would count, the
+ * parameters, and the bytes read and written.
+ *
+ * Ownership, once for the whole API:
+ *   - A wm_model owns every node and string of its layer tree; they live until wm_model_free.
+ *   - A wm_report owns its per-node counts and notes and borrows its wm_model, which must
+ *     outlive it. wm_report_free releases only what the report owns.
+ *   - A wm_config owns what it read; presets and workloads obtained from it are copied out
+ *     by value into caller structs.
+ *   - Every fallible call returns a wm_status and, when `err` is not NULL, fills it. The
+ *     library never prints and never exits.
+ *
+ * Counts are exact unsigned 64-bit integers, bounded by WM_COUNT_MAX (the largest JSON integer
+ * that every mainstream reader keeps exactly as a signed 64-bit value); going past it is an
+ * overflow error naming the node, never a silent wrap. Rates and times are doubles, derived
+ * from the counts at the end.
+ */
+#ifndef WANMETER_H
+#define WANMETER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define WM_VERSION "0.1.0"
+#define WM_SCHEMA_VERSION 1
+#define WM_COUNT_MAX ((uint64_t)INT64_MAX)
+
+/* ---- status and errors ------------------------------------------------------------------ */
+
+#define WM_STATUS_LIST(X)                                                                      \
+    X(WM_OK, "ok")                                                                             \
+    X(WM_E_INPUT, "invalid input")           /* a value, flag or config entry is not valid */ \
+    X(WM_E_OVERFLOW, "overflow")             /* a count does not fit in WM_COUNT_MAX */       \
+    X(WM_E_IO, "i/o error")                  /* a file could not be read or written */        \
+    X(WM_E_VERIFY, "verification failed")    /* a comparison exceeded its tolerance */         \
+    X(WM_E_INTERNAL, "internal error")       /* a bug in wanmeter, or out of memory */
+
+typedef enum wm_status {
+#define WM_X_ENUM(name, text) name,
+    WM_STATUS_LIST(WM_X_ENUM)
+#undef WM_X_ENUM
+    WM_STATUS_COUNT
+} wm_status;
+
+const char *wm_status_name(wm_status s);
+
+/* An error is a code and a message in three parts, so the CLI can print
+ *   wanmeter: <what>: <why> (<fix>)
+ * `what` names the field, flag, file or node; `fix` says what to do. `file`/`line`/`column`
+ * locate config errors (line and column are 1-based; 0 = unknown). */
+typedef struct wm_error {
+    wm_status code;
+    char what[192];
+    char why[512];
+    char fix[320];
+    char file[256];
+    int line;
+    int column;
+} wm_error;
+
+void wm_error_clear(wm_error *err);
+/* Fills `err` (when not NULL) and returns `code`. `fix` may be NULL. */
+wm_status wm_error_set(wm_error *err, wm_status code, const char *what, const char *fix,
+                       const char *why_fmt, ...) __attribute__((format(printf, 5, 6)));
+/* Formats "<what>: <why> (<fix>)" with file:line:column in front of `what` when known. */
+size_t wm_error_format(const wm_error *err, char *buf, size_t cap);
+
+/* ---- enumerations ----------------------------------------------------------------------- */
+
+/* Data types of weights and activations: name, bytes per element. */
+#define WM_DTYPE_LIST(X)                                                                       \
+    X(WM_DTYPE_BF16, "bf16", 2)                                                                \
+    X(WM_DTYPE_FP16, "fp16", 2)                                                                \
+    X(WM_DTYPE_FP32, "fp32", 4)
+
+typedef enum wm_dtype {
+#define WM_X_ENUM(name, text, bytes) name,
+    WM_DTYPE_LIST(WM_X_ENUM)
+#undef WM_X_ENUM
+    WM_DTYPE_COUNT
+} wm_dtype;
+
+const char *wm_dtype_name(wm_dtype d);
+unsigned wm_dtype_bytes(wm_dtype d);
+bool wm_dtype_parse(const char *s, wm_dtype *out);
+
+/* Counting modes (DESIGN §3):
+ *   torch      what FlopCounterMode counts on the meta device or CUDA: matmuls, convolutions
+ *              and attention cores; elementwise work counts 0.
+ *   torch-cpu  what torch 2.13.0 counts on the CPU: as `torch`, but the fused CPU attention
+ *              kernel has no FLOP formula there, so attention cores count 0.
+ *   full       `torch` plus elementwise work (norms, RoPE, softmax, activations, modulation,
+ *              residuals) as separate vector FLOPs; see docs/formulas.md for per-element costs. */
+#define WM_MODE_LIST(X)                                                                        \
+    X(WM_MODE_TORCH, "torch")                                                                  \
+    X(WM_MODE_TORCH_CPU, "torch-cpu")                                                          \
+    X(WM_MODE_FULL, "full")
+
+typedef enum wm_mode {
+#define WM_X_ENUM(name, text) name,
+    WM_MODE_LIST(WM_X_ENUM)
+#undef WM_X_ENUM
+    WM_MODE_COUNT
+} wm_mode;
+
+const char *wm_mode_name(wm_mode m);
+bool wm_mode_parse(const char *s, wm_mode *out);
+
+/* Op kinds: one cost function each (src/ops.c), whose comment states the formula and what
+ * FlopCounterMode does and does not count. Columns: enum, name, the aten key FlopCounterMode
+ * records on the meta device ("" = nothing recorded). */
+#define WM_OP_LIST(X)                                                                          \
+    X(WM_OP_MODULE, "module", "")            /* a container: its work is its children's */    \
+    X(WM_OP_LINEAR, "linear", "aten.addmm")  /* y = x W^T + b */                              \
+    X(WM_OP_CONV3D, "conv3d", "aten.convolution")                                              \
+    X(WM_OP_SDPA, "sdpa", "aten.bmm")        /* attention core (math path on meta) */          \
+    X(WM_OP_LAYERNORM, "layernorm", "")                                                        \
+    X(WM_OP_RMSNORM, "rmsnorm", "")                                                            \
+    X(WM_OP_ROPE, "rope", "")                                                                  \
+    X(WM_OP_GELU_TANH, "gelu_tanh", "")                                                        \
+    X(WM_OP_SILU, "silu", "")                                                                  \
+    X(WM_OP_SINUSOID, "sinusoid", "")        /* sinusoidal timestep projection */             \
+    X(WM_OP_MODULATE, "modulate", "")        /* x * (1 + scale) + shift */                    \
+    X(WM_OP_GATED_ADD, "gated_add", "")      /* x + y * gate */                               \
+    X(WM_OP_ADD, "add", "")                  /* x + y */
+
+typedef enum wm_op {
+#define WM_X_ENUM(name, text, aten) name,
+    WM_OP_LIST(WM_X_ENUM)
+#undef WM_X_ENUM
+    WM_OP_COUNT
+} wm_op;
+
+const char *wm_op_name(wm_op op);
+
+/* Categories a leaf's work is reported under. */
+#define WM_CATEGORY_LIST(X)                                                                    \
+    X(WM_CAT_NONE, "-")                      /* containers */                                  \
+    X(WM_CAT_ATTN_PROJ, "attention projections")                                               \
+    X(WM_CAT_ATTN_CORE, "attention core")                                                      \
+    X(WM_CAT_MLP, "mlp")                                                                       \
+    X(WM_CAT_PATCH_EMBED, "patch embedding")                                                   \
+    X(WM_CAT_COND_EMBED, "conditioning embedders")                                             \
+    X(WM_CAT_HEAD, "head")                                                                     \
+    X(WM_CAT_ELEMENTWISE, "norms/elementwise")
+
+typedef enum wm_category {
+#define WM_X_ENUM(name, text) name,
+    WM_CATEGORY_LIST(WM_X_ENUM)
+#undef WM_X_ENUM
+    WM_CAT_COUNT
+} wm_category;
+
+const char *wm_category_name(wm_category c);
+
+/* ---- model configuration (one field per diffusers config.json field) --------------------- */
+
+typedef struct wm_model_config {
+    char id[64];            /* preset name, e.g. "wan2.1-t2v-14b" */
+    char variant[32];       /* "t2v", ... */
+    char source[320];       /* where the numbers came from: "preset" or "file:line" */
+    /* transformer/config.json */
+    char class_name[64];    /* _class_name: "WanTransformer3DModel" */
+    uint64_t patch_size[3]; /* (t, h, w) */
+    uint64_t num_attention_heads;
+    uint64_t attention_head_dim;
+    uint64_t in_channels;
+    uint64_t out_channels;
+    uint64_t text_dim;
+    uint64_t freq_dim;
+    uint64_t ffn_dim;
+    uint64_t num_layers;
+    bool cross_attn_norm;
+    char qk_norm[32];       /* "rms_norm_across_heads" */
+    double eps;
+    uint64_t image_dim;          /* 0 = null (no image embedder) */
+    uint64_t added_kv_proj_dim;  /* 0 = null */
+    uint64_t rope_max_seq_len;
+    uint64_t pos_embed_seq_len;  /* 0 = null */
+    /* pipeline: the VAE's compression */
+    uint64_t vae_scale_factor_temporal;
+    uint64_t vae_scale_factor_spatial;
+} wm_model_config;
+
+/* Checks ranges and consistency (heads × head_dim, patch sizes, ...). */
+wm_status wm_model_config_validate(const wm_model_config *cfg, wm_error *err);
+
+/* ---- workload ---------------------------------------------------------------------------- */
+
+typedef struct wm_workload {
+    char profile_id[64];
+    uint64_t batch_size;
+    uint64_t num_frames;          /* pixel frames */
+    uint64_t height, width;       /* pixels */
+    uint64_t num_inference_steps;
+    uint64_t text_len;            /* text tokens fed to the transformer */
+    bool cfg;                     /* classifier-free guidance: 2 DiT forwards per step */
+    wm_dtype dtype;
+    wm_mode mode;
+} wm_workload;
+
+static inline uint64_t wm_workload_forwards_per_step(const wm_workload *w) { return w->cfg ? 2 : 1; }
+
+/* ---- geometry: the only place pixels become latents and tokens --------------------------- */
+
+typedef struct wm_geometry {
+    uint64_t latent_frames;    /* T = (F - 1) // st + 1 */
+    uint64_t latent_height;    /* h = H / ss */
+    uint64_t latent_width;     /* w = W / ss */
+    uint64_t tokens_frames;    /* T // pt */
+    uint64_t tokens_height;    /* h // ph */
+    uint64_t tokens_width;     /* w // pw */
+    uint64_t tokens_per_frame; /* (h // ph) * (w // pw) */
+    uint64_t dit_seq_len;      /* L */
+    bool frames_not_4n1;       /* F is not st*n + 1 */
+    uint64_t pipeline_frames;  /* what the diffusers pipeline would round F to */
+    char note[320];            /* the rounding note when frames_not_4n1, else "" */
+} wm_geometry;
+
+wm_status wm_geometry_compute(const wm_model_config *cfg, const wm_workload *w, wm_geometry *g,
+                              wm_error *err);
+
+/* ---- configuration: presets, workloads, tolerances (configs/wanmeter.yaml) -------------- */
+
+typedef struct wm_config wm_config;
+
+/* Loads the built-in configuration and, when `user_path` is not NULL, merges that YAML file
+ * over it, then resolves `${...}` interpolation. Unknown keys are errors with file:line. */
+wm_status wm_config_load(const char *user_path, wm_config **out, wm_error *err);
+void wm_config_free(wm_config *cfg);
+
+/* The model preset `name` (NULL: the user file's `model.name`, else `defaults.model`), with the
+ * user file's `model:` overrides applied. */
+wm_status wm_config_model(const wm_config *cfg, const char *name, wm_model_config *out,
+                          wm_error *err);
+/* The workload `id` (NULL: the user file's `workload.name`, else `defaults.workload`), with the
+ * user file's `workload:` overrides applied. Mode defaults to torch. */
+wm_status wm_config_workload(const wm_config *cfg, const char *id, wm_workload *out,
+                             wm_error *err);
+/* Names of the presets / workloads, in file order. */
+size_t wm_config_model_count(const wm_config *cfg);
+const char *wm_config_model_name(const wm_config *cfg, size_t i);
+size_t wm_config_workload_count(const wm_config *cfg);
+const char *wm_config_workload_name(const wm_config *cfg, size_t i);
+
+typedef struct wm_verify_settings {
+    char device[16];            /* verify_run.device: meta | cpu | cuda */
+    double accept_default;      /* verify_run.accept_rel_diff.* */
+    double accept_layers;
+    double accept_end2end;
+    double accept_core;
+    uint64_t end2end_loop_max_forwards;
+} wm_verify_settings;
+
+wm_status wm_config_verify(const wm_config *cfg, wm_verify_settings *out, wm_error *err);
+/* output.dir: where report artifacts go (default tmp/profile-output). */
+const char *wm_config_output_dir(const wm_config *cfg);
+
+/* ---- the layer tree ---------------------------------------------------------------------- */
+
+/* Where a node's row count comes from; resolved per workload. */
+typedef enum wm_rows {
+    WM_ROWS_ONE,    /* B                    (per-sample vectors: the timestep embedding) */
+    WM_ROWS_VIDEO,  /* B * L                (video tokens) */
+    WM_ROWS_TEXT,   /* B * Lt               (text tokens) */
+    WM_ROWS_IMAGE,  /* B * Li               (image tokens) */
+    WM_ROWS_COUNT
+} wm_rows;
+
+/* One module (or functional op, id with '#') of the forward, in pre-order: a parent always
+ * comes before its children. Shape arguments are op-specific:
+ *   LINEAR     rows = rows source, k = in_features, n = out_features, bias
+ *   CONV3D     k = in_channels, n = out_channels, kernel/stride in `kernel`
+ *   SDPA       q rows = rows source (Lq), kv = rows source of the keys (Lk), heads, head_dim
+ *   elementwise: rows = rows source, k = elements per row (width)                            */
+typedef struct wm_node {
+    const char *id;        /* "transformer.blocks.0.attn1.to_q" */
+    const char *name;      /* last path component, "to_q" or "#sdpa" */
+    int32_t parent;        /* index of the parent, -1 for a root */
+    int32_t depth;         /* 0 for a root */
+    wm_op op;
+    wm_category category;
+    wm_rows rows;
+    wm_rows kv_rows;       /* SDPA keys */
+    uint64_t k, n;
+    uint64_t heads, head_dim;
+    uint64_t kernel[3];
+    bool bias;
+    bool fp32_params;      /* kept in fp32 by diffusers (_keep_in_fp32_modules) */
+    uint64_t params;       /* this node's own parameters, children excluded */
+    const char *stage;     /* "transformer" */
+} wm_node;
+
+typedef struct wm_model wm_model;
+
+wm_status wm_model_build(const wm_model_config *cfg, wm_model **out, wm_error *err);
+void wm_model_free(wm_model *m);
+size_t wm_model_node_count(const wm_model *m);
+const wm_node *wm_model_nodes(const wm_model *m);
+const wm_model_config *wm_model_get_config(const wm_model *m);
+/* Index of the node with this id, or -1. */
+int32_t wm_model_find(const wm_model *m, const char *id);
+
+/* ---- evaluation: counts for one workload -------------------------------------------------- */
+
+typedef struct wm_counts {
+    uint64_t calls;          /* times this call happens in one generation */
+    uint64_t flops;          /* ONE call, children included: matrix + vector */
+    uint64_t matrix_flops;   /* matmul / conv / attention-core FLOPs (FlopCounterMode's) */
+    uint64_t vector_flops;   /* elementwise FLOPs, `full` mode only */
+    uint64_t params;         /* children included */
+    uint64_t weight_bytes;   /* children included, at the workload dtype (fp32 where kept) */
+    uint64_t bytes_read;     /* ONE call, children included */
+    uint64_t bytes_written;  /* ONE call, children included */
+} wm_counts;
+
+typedef struct wm_totals {
+    uint64_t flops;                 /* whole generation, selected stages (DiT only for now) */
+    uint64_t flops_per_forward;     /* one transformer forward */
+    uint64_t flops_per_step;        /* forwards_per_step forwards */
+    uint64_t matrix_flops_per_forward;
+    uint64_t vector_flops_per_forward;
+    uint64_t forwards;              /* steps * forwards_per_step */
+    uint64_t params;
+    uint64_t weight_bytes;
+    uint64_t peak_activation_bytes; /* one forward, flash-style attention: see docs/memory.md */
+    uint64_t kv_cache_bytes;        /* 0: a diffusion transformer keeps no KV cache */
+    uint64_t bytes_read_per_forward;
+    uint64_t bytes_written_per_forward;
+} wm_totals;
+
+typedef struct wm_report wm_report;
+
+/* Evaluates `m` for `w`. The report borrows `m`. */
+wm_status wm_report_create(const wm_model *m, const wm_workload *w, wm_report **out, wm_error *err);
+/* Re-evaluates an existing report for another workload, reusing its memory (sweeps). */
+wm_status wm_report_evaluate(wm_report *r, const wm_workload *w, wm_error *err);
+void wm_report_free(wm_report *r);
+
+const wm_model *wm_report_model(const wm_report *r);
+const wm_workload *wm_report_workload(const wm_report *r);
+const wm_geometry *wm_report_geometry(const wm_report *r);
+const wm_counts *wm_report_counts(const wm_report *r); /* one per node, same order */
+const wm_totals *wm_report_totals(const wm_report *r);
+size_t wm_report_note_count(const wm_report *r);
+const char *wm_report_note(const wm_report *r, size_t i);
+/* Adds a disclosure to `notes` (copied). */
+wm_status wm_report_add_note(wm_report *r, const char *note, wm_error *err);
+
+/* ---- hotspots: where the generation's FLOPs go -------------------------------------------- */
+
+#define WM_HOTSPOT_MODULES_MAX 64
+
+typedef struct wm_hotspot {
+    int32_t node;        /* index into the model's nodes (a leaf) */
+    uint64_t flops;      /* calls * flops: the whole generation */
+    double share;        /* of totals.flops */
+} wm_hotspot;
+
+typedef struct wm_category_total {
+    wm_category category;
+    uint64_t flops;      /* whole generation */
+    double share;
+} wm_category_total;
+
+typedef struct wm_hotspots {
+    size_t module_count;
+    wm_hotspot modules[WM_HOTSPOT_MODULES_MAX];  /* by FLOPs, largest first; ties by tree order */
+    size_t category_count;
+    wm_category_total categories[WM_CAT_COUNT];  /* by FLOPs, largest first; only non-zero */
+} wm_hotspots;
+
+/* Ranks the leaves (modules and functional ops without children) by whole-generation FLOPs. */
+wm_status wm_report_hotspots(const wm_report *r, size_t top_modules, wm_hotspots *out,
+                             wm_error *err);
+
+/* ---- writers: each returns a malloc'd NUL-terminated string the caller frees ----------------- */
+
+/* report.json (DESIGN §5). Identical inputs give byte-identical output. */
+wm_status wm_report_to_json(const wm_report *r, char **out, wm_error *err);
+/* Human-readable shape of node i for this workload, e.g. "[1,75600,5120] x [5120,5120]^T". */
+void wm_report_node_shape(const wm_report *r, size_t i, char *buf, size_t cap);
+
+/* Readable table for a terminal: headline totals, the tree down to `depth` (0 = roots only)
+ * with FLOPs per call in SI units and their share of the forward, then the hotspots. */
+wm_status wm_report_to_table(const wm_report *r, int depth, char **out, wm_error *err);
+/* The same content as GitHub-flavoured Markdown. */
+wm_status wm_report_to_markdown(const wm_report *r, int depth, char **out, wm_error *err);
+/* Every node, one CSV row each (RFC 4180 quoting), header row first. */
+wm_status wm_report_to_csv(const wm_report *r, char **out, wm_error *err);
+/* summary.md: headline totals, the top-10 modules and top-5 categories, the notes. */
+wm_status wm_report_summary_md(const wm_report *r, char **out, wm_error *err);
+
+/* ---- verification against the PyTorch reference (reference/wanmeter_reference.py) --------- */
+
+/* |analytic - reference| / |reference|, computed from the exact difference. 0 when equal;
+ * +infinity when the reference is 0 and the analytic value is not (never NaN). */
+double wm_rel_diff(uint64_t analytic, uint64_t reference);
+/* Formats a relative difference for tables: "0" when exact, "inf" for +infinity, else 3
+ * significant digits ("1.53e-07", "0.05"). */
+void wm_format_rel_diff(double rel, char *buf, size_t cap);
+/* A comparison passes when rel_diff <= tolerance (so tolerance 0 demands exact equality). */
+static inline bool wm_within(double rel_diff, double tolerance) { return rel_diff <= tolerance; }
+
+typedef struct wm_reference wm_reference;
+
+/* Reads a reference JSON written by the harness. */
+wm_status wm_reference_load(const char *path, wm_reference **out, wm_error *err);
+void wm_reference_free(wm_reference *ref);
+const char *wm_reference_device(const wm_reference *ref);      /* meta | cpu | cuda */
+const char *wm_reference_kind(const wm_reference *ref);        /* vendor | mirror */
+const char *wm_reference_versions(const wm_reference *ref);    /* "torch X, diffusers Y" */
+bool wm_reference_attention_counted(const wm_reference *ref);
+uint64_t wm_reference_flops_per_forward(const wm_reference *ref);
+/* The whole-generation measurement, when the harness ran one (false otherwise). `method` is
+ * "loop" or "scaled_step". */
+bool wm_reference_end2end(const wm_reference *ref, uint64_t *flops, const char **method,
+                          uint64_t *forwards_run, uint64_t *forwards_per_generation);
+
+/* The request the harness reads: the model's config.json fields, the pipeline's VAE factors,
+ * the workload, which reference (`kind`: vendor | mirror) on which device (meta | cpu | cuda),
+ * and the end-to-end loop limit. A malloc'd JSON string. */
+wm_status wm_reference_request_json(const wm_report *r, const char *kind, const char *device,
+                                    uint64_t loop_max_forwards, char **out, wm_error *err);
+
+/* Checks that the reference measured the same model and workload as the report: the model
+ * config fields, batch, text length and the latent geometry. */
+wm_status wm_reference_check_matches(const wm_reference *ref, const wm_report *r, wm_error *err);
+
+typedef enum wm_verify_kind {
+    WM_VERIFY_MATCH,            /* both sides have the id */
+    WM_VERIFY_MISSING_ANALYTIC, /* the reference has a module wanmeter does not */
+    WM_VERIFY_MISSING_REFERENCE /* wanmeter has a module with counted work the reference lacks */
+} wm_verify_kind;
+
+typedef struct wm_verify_row {
+    char *id;             /* owned by the result */
+    int depth;            /* dots in the id */
+    wm_verify_kind kind;
+    uint64_t analytic, reference;
+    double rel_diff;
+    bool pass;
+} wm_verify_row;
+
+typedef struct wm_verify_result {
+    wm_verify_row *rows;  /* analytic tree order, then reference-only ids */
+    size_t count;
+    size_t failed;
+    double max_rel_diff;
+} wm_verify_result;
+
+/* Matches every module id of the reference with the report's (functional '#' ops are not
+ * modules: FlopCounterMode files their work under the enclosing module, as the report's
+ * parent counts do). */
+wm_status wm_verify_layers(const wm_report *r, const wm_reference *ref, double tolerance,
+                           wm_verify_result *out, wm_error *err);
+/* The report's own invariants: every container equals the sum of its children (FLOPs, params,
+ * bytes), the model equals its blocks plus its top-level modules, the tree matches the
+ * closed-form totals of docs/formulas.md, and the generation totals equal per-forward ×
+ * forwards. Rows are named after the invariant. */
+wm_status wm_verify_core(const wm_report *r, double tolerance, wm_verify_result *out,
+                         wm_error *err);
+void wm_verify_result_free(wm_verify_result *res);
+
+/* Closed forms of one WanTransformer3DModel forward (WAN_FACTS §4) under a counting mode
+ * (torch or torch-cpu), and its parameter count: a second formulation the tree is checked
+ * against. */
+wm_status wm_wan_dit_closed_form(const wm_model_config *c, const wm_workload *w,
+                                 const wm_geometry *g, uint64_t *flops, uint64_t *params,
+                                 wm_error *err);
+
+/* ---- files -------------------------------------------------------------------------------- */
+
+/* Creates `dir` and its parents (mode 0755), like mkdir -p. */
+wm_status wm_mkdirs(const char *dir, wm_error *err);
+/* Writes `len` bytes to `path` atomically: a temporary file in the same directory, fsync'd and
+ * renamed over `path`, so a reader never sees a half-written file. */
+wm_status wm_write_file_atomic(const char *path, const char *data, size_t len, wm_error *err);
+/* Reads a whole file into a malloc'd NUL-terminated buffer. */
+wm_status wm_read_file(const char *path, char **out, size_t *len, wm_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* WANMETER_H */

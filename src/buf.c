@@ -1,0 +1,103 @@
+/* buf.c — growable strings for the writers. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
+
+static bool reserve(wm_buf *b, size_t extra)
+{
+    if (b->failed)
+        return false;
+    if (b->len + extra + 1 <= b->cap)
+        return true;
+    size_t cap = b->cap ? b->cap : 4096;
+    while (cap < b->len + extra + 1)
+        cap *= 2;
+    char *d = realloc(b->data, cap);
+    if (!d) {
+        b->failed = true;
+        return false;
+    }
+    b->data = d;
+    b->cap = cap;
+    return true;
+}
+
+void wm_buf_append(wm_buf *b, const char *s, size_t n)
+{
+    if (!reserve(b, n))
+        return;
+    memcpy(b->data + b->len, s, n);
+    b->len += n;
+    b->data[b->len] = '\0';
+}
+
+void wm_buf_puts(wm_buf *b, const char *s) { wm_buf_append(b, s, strlen(s)); }
+
+void wm_buf_repeat(wm_buf *b, char c, size_t n)
+{
+    if (!reserve(b, n))
+        return;
+    memset(b->data + b->len, c, n);
+    b->len += n;
+    b->data[b->len] = '\0';
+}
+
+void wm_buf_printf(wm_buf *b, const char *fmt, ...)
+{
+    va_list ap, ap2;
+    va_start(ap, fmt);
+    va_copy(ap2, ap);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n >= 0 && reserve(b, (size_t)n)) {
+        vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap2);
+        b->len += (size_t)n;
+    }
+    va_end(ap2);
+}
+
+void wm_buf_grouped(wm_buf *b, uint64_t v)
+{
+    char digits[32], out[48];
+    int n = snprintf(digits, sizeof digits, "%llu", (unsigned long long)v), o = 0;
+    for (int i = 0; i < n; i++) {
+        if (i > 0 && (n - i) % 3 == 0)
+            out[o++] = ',';
+        out[o++] = digits[i];
+    }
+    wm_buf_append(b, out, (size_t)o);
+}
+
+void wm_format_si(char *out, size_t cap, double v)
+{
+    static const char *const prefix[] = {"", "K", "M", "G", "T", "P", "E", "Z"};
+    int p = 0;
+    while (v >= 999.5 && p < 7) {
+        v /= 1000.0;
+        p++;
+    }
+    if (p == 0)
+        snprintf(out, cap, "%.0f ", v);
+    else
+        snprintf(out, cap, v >= 99.95 ? "%.0f %s" : v >= 9.995 ? "%.1f %s" : "%.2f %s", v, prefix[p]);
+}
+
+char *wm_buf_take(wm_buf *b)
+{
+    char *d = b->failed ? NULL : b->data;
+    if (!d && !b->failed)
+        d = calloc(1, 1);
+    if (b->failed)
+        free(b->data);
+    *b = (wm_buf){0};
+    return d;
+}
+
+void wm_buf_free(wm_buf *b)
+{
+    free(b->data);
+    *b = (wm_buf){0};
+}

@@ -1,0 +1,29 @@
+/* buf.h — a growable string the writers append to; the library hands the caller a malloc'd,
+ * NUL-terminated result instead of printing. */
+#ifndef WM_BUF_H
+#define WM_BUF_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct wm_buf {
+    char *data;
+    size_t len, cap;
+    bool failed; /* an allocation failed; every later append is a no-op */
+} wm_buf;
+
+void wm_buf_printf(wm_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void wm_buf_append(wm_buf *b, const char *s, size_t n);
+void wm_buf_puts(wm_buf *b, const char *s);
+/* Appends `n` copies of byte `c`. */
+void wm_buf_repeat(wm_buf *b, char c, size_t n);
+/* Appends v with thousands separators: 6,523,436,592,005,120. */
+void wm_buf_grouped(wm_buf *b, uint64_t v);
+/* Formats v with an SI prefix and 3 significant digits: "6.52 P" (unit appended by caller). */
+void wm_format_si(char *out, size_t cap, double v);
+/* Hands over the string (NULL if an allocation failed) and resets the buffer. */
+char *wm_buf_take(wm_buf *b);
+void wm_buf_free(wm_buf *b);
+
+#endif /* WM_BUF_H */

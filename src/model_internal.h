@@ -1,0 +1,53 @@
+/* model_internal.h — the layer tree's storage and the builder helpers shared by model builders.
+ *
+ * Nodes are appended in the order the torch forward runs them (pre-order: a module before its
+ * children), so evaluation can sum children into parents in one reverse pass. */
+#ifndef WM_MODEL_INTERNAL_H
+#define WM_MODEL_INTERNAL_H
+
+#include "wanmeter.h"
+
+typedef struct wm_arena_block wm_arena_block;
+
+struct wm_model {
+    wm_model_config cfg;
+    wm_node *nodes;
+    size_t count, cap;
+    wm_arena_block *arena;
+};
+
+/* A builder appends nodes to a model; after the first failure every call is a no-op that
+ * returns -1, so builders read as straight-line code and check `b->status` once at the end. */
+typedef struct wm_builder {
+    wm_model *m;
+    wm_error *err;
+    wm_status status;
+} wm_builder;
+
+/* Appends a node named `name` under `parent` (-1 for a root). Its id is the parent's id joined
+ * with '.', or directly for functional ops whose name starts with '#'. Returns its index. */
+int32_t wm_b_node(wm_builder *b, int32_t parent, const char *name, wm_op op, wm_category cat);
+/* Same, with a printf-formatted name. */
+int32_t wm_b_nodef(wm_builder *b, int32_t parent, wm_op op, wm_category cat, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+
+/* nn.Linear(k, n, bias) applied to `rows` rows. */
+int32_t wm_b_linear(wm_builder *b, int32_t parent, const char *name, wm_category cat, wm_rows rows,
+                    uint64_t k, uint64_t n, bool bias);
+/* nn.Conv3d(cin, cout, kernel_size = stride = kernel): one output position per `rows` row. */
+int32_t wm_b_conv3d(wm_builder *b, int32_t parent, const char *name, wm_category cat, wm_rows rows,
+                    uint64_t cin, uint64_t cout, const uint64_t kernel[3]);
+/* F.scaled_dot_product_attention over heads × head_dim, queries from q_rows, keys/values
+ * from kv_rows. */
+int32_t wm_b_sdpa(wm_builder *b, int32_t parent, const char *name, wm_rows q_rows, wm_rows kv_rows,
+                  uint64_t heads, uint64_t head_dim);
+/* An elementwise op or norm over `rows` × `width` elements; `params` its own parameters. */
+int32_t wm_b_elementwise(wm_builder *b, int32_t parent, const char *name, wm_op op, wm_rows rows,
+                         uint64_t width, uint64_t params);
+
+static inline wm_node *wm_b_at(wm_builder *b, int32_t i) { return i >= 0 ? &b->m->nodes[i] : NULL; }
+
+/* Model builders (src/models/). */
+wm_status wm_build_wan_dit(wm_builder *b, const wm_model_config *cfg);
+
+#endif /* WM_MODEL_INTERNAL_H */

@@ -1,0 +1,392 @@
+/*
+ * report.c — evaluation of a layer tree for one workload: per-node FLOPs, parameters and bytes,
+ * children summed into parents, and the end-to-end totals.
+ *
+ * Cost of one call of each op kind (B batch; M = B * rows; e bytes per activation element,
+ * we bytes per weight element):
+ *   linear     matrix 2*M*k*n                                   FlopCounterMode: aten.addmm
+ *              (the bias add is free in FlopCounterMode's convention)
+ *              read M*k*e + (k*n + n)*we, write M*n*e
+ *   conv3d     matrix 2*M*prod(kernel)*Cin*Cout (M = output positions)  aten.convolution
+ *              read M*prod(kernel)*Cin*e + params*we, write M*Cout*e
+ *   sdpa       matrix 4*B*Lq*Lk*(H*hd) = 2*B*H*Lq*Lk*hd (QK^T) + 2*B*H*Lq*Lk*hd (PV)
+ *              counted as two aten.bmm on meta (math path), as the flash/efficient SDPA op on
+ *              CUDA, and NOT at all on the CPU in torch 2.13.0 (mode torch-cpu: 0);
+ *              vector (full mode) 5 per score: scale, max-subtract, exp, sum, divide;
+ *              read (Q + K + V) e, write O e: flash-style, the score matrix never materialised
+ *   elementwise  vector = per-element cost * M * width (full mode only; FlopCounterMode: 0)
+ *              read M*width*e (twice for binary ops) + params*we, write M*width*e
+ * Per-element costs (docs/formulas.md): layernorm 5 (+2 with affine), rmsnorm 4, rope 3,
+ * gelu_tanh 8, silu 4, sinusoid 3, modulate 2, gated_add 2, add 1.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "checked.h"
+#include "model_internal.h"
+
+struct wm_report {
+    const wm_model *m;
+    wm_workload w;
+    wm_geometry g;
+    wm_counts *counts;
+    wm_totals totals;
+    char **notes;
+    size_t nnotes, capnotes;
+};
+
+static uint64_t vector_cost(const wm_node *nd)
+{
+    switch (nd->op) {
+    case WM_OP_LAYERNORM: return nd->params ? 7 : 5;
+    case WM_OP_RMSNORM: return 4;
+    case WM_OP_ROPE: return 3;
+    case WM_OP_GELU_TANH: return 8;
+    case WM_OP_SILU: return 4;
+    case WM_OP_SINUSOID: return 3;
+    case WM_OP_MODULATE: return 2;
+    case WM_OP_GATED_ADD: return 2;
+    case WM_OP_ADD: return 1;
+    default: return 0;
+    }
+}
+
+/* How many operand tensors of the node's full size an elementwise op reads. */
+static uint64_t operands(const wm_node *nd)
+{
+    return nd->op == WM_OP_ADD || nd->op == WM_OP_GATED_ADD ? 2 : 1;
+}
+
+/* The node's own work for one call. Returns false on overflow. */
+static bool own_costs(const wm_node *nd, const uint64_t len[WM_ROWS_COUNT], uint64_t B,
+                      wm_mode mode, uint64_t e, uint64_t we, wm_counts *c)
+{
+    uint64_t M = 0, t = 0;
+    *c = (wm_counts){.params = nd->params};
+    if (!wm_mul(B, len[nd->rows], &M) || !wm_mul(nd->params, we, &c->weight_bytes))
+        return false;
+    switch (nd->op) {
+    case WM_OP_MODULE:
+        return wm_add(c->bytes_read, c->weight_bytes, &c->bytes_read);
+    case WM_OP_LINEAR: {
+        const uint64_t f[4] = {2, M, nd->k, nd->n};
+        return wm_mul_n(&c->matrix_flops, 4, f) && wm_mul(M, nd->k, &t) && wm_mul(t, e, &t) &&
+               wm_add(t, c->weight_bytes, &c->bytes_read) && wm_mul(M, nd->n, &t) &&
+               wm_mul(t, e, &c->bytes_written);
+    }
+    case WM_OP_CONV3D: {
+        const uint64_t f[7] = {2, M, nd->kernel[0], nd->kernel[1], nd->kernel[2], nd->k, nd->n};
+        const uint64_t in[5] = {M, nd->kernel[0], nd->kernel[1], nd->kernel[2], nd->k};
+        return wm_mul_n(&c->matrix_flops, 7, f) && wm_mul_n(&t, 5, in) && wm_mul(t, e, &t) &&
+               wm_add(t, c->weight_bytes, &c->bytes_read) && wm_mul(M, nd->n, &t) &&
+               wm_mul(t, e, &c->bytes_written);
+    }
+    case WM_OP_SDPA: {
+        const uint64_t lq = len[nd->rows], lk = len[nd->kv_rows], width = nd->k;
+        if (mode != WM_MODE_TORCH_CPU) {
+            const uint64_t f[5] = {4, B, lq, lk, width};
+            if (!wm_mul_n(&c->matrix_flops, 5, f))
+                return false;
+        }
+        if (mode == WM_MODE_FULL) {
+            const uint64_t f[5] = {5, B, nd->heads, lq, lk};
+            if (!wm_mul_n(&c->vector_flops, 5, f))
+                return false;
+        }
+        uint64_t q = 0, kv = 0;
+        const uint64_t fq[3] = {B, lq, width}, fk[4] = {2, B, lk, width};
+        return wm_mul_n(&q, 3, fq) && wm_mul_n(&kv, 4, fk) && wm_add(q, kv, &t) &&
+               wm_mul(t, e, &c->bytes_read) && wm_mul(q, e, &c->bytes_written);
+    }
+    default: { /* elementwise */
+        uint64_t elems = 0;
+        if (!wm_mul(M, nd->k, &elems))
+            return false;
+        if (mode == WM_MODE_FULL && !wm_mul(elems, vector_cost(nd), &c->vector_flops))
+            return false;
+        return wm_mul(elems, e, &t) && wm_mul(t, operands(nd), &c->bytes_read) &&
+               wm_add(c->bytes_read, c->weight_bytes, &c->bytes_read) &&
+               wm_mul(elems, e, &c->bytes_written);
+    }
+    }
+}
+
+static bool add_counts(wm_counts *dst, const wm_counts *src)
+{
+    return wm_add(dst->matrix_flops, src->matrix_flops, &dst->matrix_flops) &&
+           wm_add(dst->vector_flops, src->vector_flops, &dst->vector_flops) &&
+           wm_add(dst->params, src->params, &dst->params) &&
+           wm_add(dst->weight_bytes, src->weight_bytes, &dst->weight_bytes) &&
+           wm_add(dst->bytes_read, src->bytes_read, &dst->bytes_read) &&
+           wm_add(dst->bytes_written, src->bytes_written, &dst->bytes_written);
+}
+
+static wm_status overflow(const char *what, wm_error *err)
+{
+    return wm_error_set(err, WM_E_OVERFLOW, what,
+                        "use a smaller batch, video or step count",
+                        "the count exceeds %llu (2^63 - 1), the largest exact count wanmeter "
+                        "reports",
+                        (unsigned long long)WM_COUNT_MAX);
+}
+
+static wm_status validate_workload(const wm_workload *w, wm_error *err)
+{
+    static const char fix[] = "use a whole number >= 1";
+    if (w->batch_size == 0)
+        return wm_error_set(err, WM_E_INPUT, "batch", fix, "must be >= 1");
+    if (w->num_inference_steps == 0)
+        return wm_error_set(err, WM_E_INPUT, "steps", fix, "must be >= 1");
+    if (w->text_len == 0)
+        return wm_error_set(err, WM_E_INPUT, "text_len", fix, "must be >= 1");
+    if ((unsigned)w->dtype >= WM_DTYPE_COUNT)
+        return wm_error_set(err, WM_E_INPUT, "dtype", "use bf16, fp16 or fp32", "unknown dtype");
+    if ((unsigned)w->mode >= WM_MODE_COUNT)
+        return wm_error_set(err, WM_E_INPUT, "mode", "use torch, torch-cpu or full",
+                            "unknown mode");
+    return WM_OK;
+}
+
+/* Peak activation bytes of one forward (docs/memory.md): what stays live through the forward
+ * (the residual stream, the embedded text, the latents in and out, diffusers' fp64 rope
+ * tables) plus the largest transient of a block: the fp32 norm temporaries, the attention
+ * phase (normed input, q, k, v, output; flash-style, no score matrix) or the FFN phase (normed
+ * input, the B*L*F projection and its GELU). */
+static bool peak_activation(const wm_model_config *c, const wm_workload *w, const wm_geometry *g,
+                            uint64_t *out)
+{
+    const uint64_t B = w->batch_size, L = g->dit_seq_len, e = wm_dtype_bytes(w->dtype);
+    const uint64_t d = c->num_attention_heads * c->attention_head_dim;
+    uint64_t BLd, BLF, t, persist = 0, phase_norm, phase_attn, phase_ffn;
+    const uint64_t lat[5] = {B, c->in_channels + c->out_channels, g->latent_frames,
+                             g->latent_height, g->latent_width};
+    if (!wm_mul(B, L, &t) || !wm_mul(t, d, &BLd) || !wm_mul(t, c->ffn_dim, &BLF))
+        return false;
+    /* residual stream, text context, rope cos+sin tables (fp64, L x head_dim), latents (fp32) */
+    if (!wm_mac(&persist, BLd, e) || !wm_mul(B, w->text_len, &t) || !wm_mul(t, d, &t) ||
+        !wm_mac(&persist, t, e) || !wm_mul(L, c->attention_head_dim, &t) ||
+        !wm_mac(&persist, t, 2 * 8) || !wm_mul_n(&t, 5, lat) || !wm_mac(&persist, t, 4))
+        return false;
+    phase_norm = phase_attn = phase_ffn = 0;
+    if (!wm_mac(&phase_norm, BLd, 4 + 4 + e) || !wm_mac(&phase_attn, BLd, 5 * e) ||
+        !wm_mac(&phase_ffn, BLd, e) || !wm_mac(&phase_ffn, BLF, 2 * e))
+        return false;
+    uint64_t peak = phase_norm;
+    if (phase_attn > peak)
+        peak = phase_attn;
+    if (phase_ffn > peak)
+        peak = phase_ffn;
+    return wm_add(persist, peak, out);
+}
+
+static void clear_notes(wm_report *r)
+{
+    for (size_t i = 0; i < r->nnotes; i++)
+        free(r->notes[i]);
+    r->nnotes = 0;
+}
+
+wm_status wm_report_add_note(wm_report *r, const char *note, wm_error *err)
+{
+    if (r->nnotes == r->capnotes) {
+        size_t cap = r->capnotes ? r->capnotes * 2 : 8;
+        char **n = realloc(r->notes, cap * sizeof *n);
+        if (!n)
+            return wm_error_set(err, WM_E_INTERNAL, "report", NULL, "out of memory");
+        r->notes = n;
+        r->capnotes = cap;
+    }
+    size_t len = strlen(note);
+    char *copy = malloc(len + 1);
+    if (!copy)
+        return wm_error_set(err, WM_E_INTERNAL, "report", NULL, "out of memory");
+    memcpy(copy, note, len + 1);
+    r->notes[r->nnotes++] = copy;
+    return WM_OK;
+}
+
+static wm_status add_standard_notes(wm_report *r, wm_error *err)
+{
+    char buf[512];
+    wm_status s = WM_OK;
+    const wm_workload *w = &r->w;
+    if (r->g.frames_not_4n1 && (s = wm_report_add_note(r, r->g.note, err)))
+        return s;
+    if (w->mode == WM_MODE_TORCH_CPU &&
+        (s = wm_report_add_note(r, "mode torch-cpu: attention cores count 0, as FlopCounterMode "
+                                   "counts them on the CPU in torch 2.13.0 (the fused kernel "
+                                   "aten._scaled_dot_product_flash_attention_for_cpu has no FLOP "
+                                   "formula); the real work is in mode torch",
+                                err)))
+        return s;
+    if (w->mode == WM_MODE_FULL &&
+        (s = wm_report_add_note(r, "mode full: flops include elementwise vector FLOPs (norms, "
+                                   "RoPE, softmax, activations, modulation, residual adds) that "
+                                   "FlopCounterMode does not count; per-element costs in "
+                                   "docs/formulas.md",
+                                err)))
+        return s;
+    snprintf(buf, sizeof buf,
+             "transformer: %llu forwards per generation = %llu steps x %llu forwards per step (%s)",
+             (unsigned long long)r->totals.forwards, (unsigned long long)w->num_inference_steps,
+             (unsigned long long)wm_workload_forwards_per_step(w),
+             w->cfg ? "classifier-free guidance: cond and uncond are separate calls"
+                    : "no classifier-free guidance");
+    if ((s = wm_report_add_note(r, buf, err)))
+        return s;
+    static const char *const fixed[] = {
+        "text_encoder (umT5-XXL): not modelled yet; its FLOPs are not in totals.flops",
+        "vae_decode (Wan2.1 VAE): not modelled yet; its FLOPs are not in totals.flops",
+        "kv_cache_bytes = 0: a diffusion transformer attends over the whole sequence afresh at "
+        "every step and keeps no key/value cache",
+        "weight_bytes: parameters at the workload dtype, except the ones diffusers keeps in fp32 "
+        "(time_embedder, scale_shift_table, norm1, norm2, norm3)",
+        "peak_activation_bytes: estimate for one forward with flash-style attention (no score "
+        "matrix), see docs/memory.md",
+    };
+    for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++)
+        if ((s = wm_report_add_note(r, fixed[i], err)))
+            return s;
+    return WM_OK;
+}
+
+wm_status wm_report_evaluate(wm_report *r, const wm_workload *w, wm_error *err)
+{
+    const wm_model *m = r->m;
+    const wm_model_config *c = &m->cfg;
+    wm_status s = validate_workload(w, err);
+    if (s == WM_OK)
+        s = wm_geometry_compute(c, w, &r->g, err);
+    if (s != WM_OK)
+        return s;
+    r->w = *w;
+    clear_notes(r);
+    memset(&r->totals, 0, sizeof r->totals);
+
+    const uint64_t B = w->batch_size, e = wm_dtype_bytes(w->dtype);
+    uint64_t len[WM_ROWS_COUNT] = {
+        [WM_ROWS_ONE] = 1,
+        [WM_ROWS_VIDEO] = r->g.dit_seq_len,
+        [WM_ROWS_TEXT] = w->text_len,
+        [WM_ROWS_IMAGE] = 0,
+    };
+    uint64_t forwards;
+    if (!wm_mul(w->num_inference_steps, wm_workload_forwards_per_step(w), &forwards))
+        return overflow("steps", err);
+
+    /* Own work of every node, then children into parents in reverse pre-order. */
+    for (size_t i = 0; i < m->count; i++) {
+        const wm_node *nd = &m->nodes[i];
+        uint64_t we = nd->fp32_params ? 4 : e;
+        if (!own_costs(nd, len, B, w->mode, e, we, &r->counts[i]))
+            return overflow(nd->id, err);
+        r->counts[i].calls = forwards;
+    }
+    for (size_t i = m->count; i-- > 0;) {
+        wm_counts *ci = &r->counts[i];
+        if (!wm_add(ci->matrix_flops, ci->vector_flops, &ci->flops))
+            return overflow(m->nodes[i].id, err);
+        if (m->nodes[i].parent >= 0 && !add_counts(&r->counts[m->nodes[i].parent], ci))
+            return overflow(m->nodes[m->nodes[i].parent].id, err);
+    }
+
+    wm_totals *t = &r->totals;
+    for (size_t i = 0; i < m->count; i++) {
+        if (m->nodes[i].parent >= 0)
+            continue;
+        const wm_counts *ci = &r->counts[i];
+        if (!wm_add(t->flops_per_forward, ci->flops, &t->flops_per_forward) ||
+            !wm_add(t->matrix_flops_per_forward, ci->matrix_flops, &t->matrix_flops_per_forward) ||
+            !wm_add(t->vector_flops_per_forward, ci->vector_flops, &t->vector_flops_per_forward) ||
+            !wm_add(t->params, ci->params, &t->params) ||
+            !wm_add(t->weight_bytes, ci->weight_bytes, &t->weight_bytes) ||
+            !wm_add(t->bytes_read_per_forward, ci->bytes_read, &t->bytes_read_per_forward) ||
+            !wm_add(t->bytes_written_per_forward, ci->bytes_written, &t->bytes_written_per_forward))
+            return overflow("totals", err);
+    }
+    t->forwards = forwards;
+    if (!wm_mul(t->flops_per_forward, wm_workload_forwards_per_step(w), &t->flops_per_step) ||
+        !wm_mul(t->flops_per_forward, forwards, &t->flops))
+        return overflow("totals.flops", err);
+    if (!peak_activation(c, w, &r->g, &t->peak_activation_bytes))
+        return overflow("totals.peak_activation_bytes", err);
+    t->kv_cache_bytes = 0;
+    return add_standard_notes(r, err);
+}
+
+wm_status wm_report_create(const wm_model *m, const wm_workload *w, wm_report **out, wm_error *err)
+{
+    *out = NULL;
+    wm_report *r = calloc(1, sizeof *r);
+    if (!r || !(r->counts = calloc(m->count ? m->count : 1, sizeof *r->counts))) {
+        free(r);
+        return wm_error_set(err, WM_E_INTERNAL, "report", NULL, "out of memory");
+    }
+    r->m = m;
+    wm_status s = wm_report_evaluate(r, w, err);
+    if (s != WM_OK) {
+        wm_report_free(r);
+        return s;
+    }
+    *out = r;
+    return WM_OK;
+}
+
+void wm_report_free(wm_report *r)
+{
+    if (!r)
+        return;
+    clear_notes(r);
+    free(r->notes);
+    free(r->counts);
+    free(r);
+}
+
+const wm_model *wm_report_model(const wm_report *r) { return r->m; }
+const wm_workload *wm_report_workload(const wm_report *r) { return &r->w; }
+const wm_geometry *wm_report_geometry(const wm_report *r) { return &r->g; }
+const wm_counts *wm_report_counts(const wm_report *r) { return r->counts; }
+const wm_totals *wm_report_totals(const wm_report *r) { return &r->totals; }
+size_t wm_report_note_count(const wm_report *r) { return r->nnotes; }
+const char *wm_report_note(const wm_report *r, size_t i) { return i < r->nnotes ? r->notes[i] : NULL; }
+
+void wm_report_node_shape(const wm_report *r, size_t i, char *buf, size_t cap)
+{
+    const wm_node *nd = &r->m->nodes[i];
+    const unsigned long long B = r->w.batch_size;
+    const unsigned long long len[WM_ROWS_COUNT] = {
+        [WM_ROWS_ONE] = 1, [WM_ROWS_VIDEO] = r->g.dit_seq_len,
+        [WM_ROWS_TEXT] = r->w.text_len, [WM_ROWS_IMAGE] = 0};
+    const unsigned long long rows = len[nd->rows], k = nd->k, n = nd->n;
+    switch (nd->op) {
+    case WM_OP_MODULE:
+        snprintf(buf, cap, "%s", "");
+        break;
+    case WM_OP_LINEAR:
+        if (nd->rows == WM_ROWS_ONE)
+            snprintf(buf, cap, "[%llu,%llu]x[%llu,%llu]", B, k, k, n);
+        else
+            snprintf(buf, cap, "[%llu,%llu,%llu]x[%llu,%llu]", B, rows, k, k, n);
+        break;
+    case WM_OP_CONV3D:
+        snprintf(buf, cap, "[%llu,%llu,%llu,%llu,%llu] k(%llu,%llu,%llu) -> [%llu,%llu,%llu,%llu,%llu]",
+                 B, k, (unsigned long long)r->g.latent_frames,
+                 (unsigned long long)r->g.latent_height, (unsigned long long)r->g.latent_width,
+                 (unsigned long long)nd->kernel[0], (unsigned long long)nd->kernel[1],
+                 (unsigned long long)nd->kernel[2], B, n, (unsigned long long)r->g.tokens_frames,
+                 (unsigned long long)r->g.tokens_height, (unsigned long long)r->g.tokens_width);
+        break;
+    case WM_OP_SDPA:
+        snprintf(buf, cap, "q[%llu,%llu,%llu,%llu] kv[%llu,%llu,%llu,%llu]", B,
+                 (unsigned long long)nd->heads, rows, (unsigned long long)nd->head_dim, B,
+                 (unsigned long long)nd->heads, len[nd->kv_rows], (unsigned long long)nd->head_dim);
+        break;
+    default:
+        if (nd->rows == WM_ROWS_ONE)
+            snprintf(buf, cap, "[%llu,%llu]", B, k);
+        else
+            snprintf(buf, cap, "[%llu,%llu,%llu]", B, rows, k);
+        break;
+    }
+}
