@@ -46,6 +46,12 @@ import sys  # noqa: E402
 import torch  # noqa: E402
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
+# diffusers dispatches attention through DIFFUSERS_ATTN_BACKEND; only the default "native"
+# backend calls F.scaled_dot_product_attention, whose counting this harness documents. Pin it
+# so a setting in the caller's environment cannot change what is measured.
+ATTENTION_BACKEND = "native"
+os.environ["DIFFUSERS_ATTN_BACKEND"] = ATTENTION_BACKEND
+
 SCHEMA_VERSION = 1
 DEVICES = ("meta", "cpu", "cuda")
 REFERENCES = ("vendor", "mirror")
@@ -458,6 +464,7 @@ def measure(run: dict) -> dict:
         "torch_version": torch.__version__,
         "diffusers_version": importlib.metadata.version("diffusers"),
         "python_version": platform.python_version(),
+        "attention_backend": ATTENTION_BACKEND,
         "model_id": run["model_id"],
         "model": run["model"],
         "workload": run["workload"],
