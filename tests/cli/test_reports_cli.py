@@ -1,0 +1,268 @@
+"""CLI tests of `wanmeter hotspots` and `wanmeter compare`: report -> report.json -> read back.
+
+The binary is $WANMETER (default build/wanmeter, relative to the repository root); run the
+sanitized one with WANMETER=build/san/wanmeter. Expected values are recomputed here from the
+report.json files with Python integers, never pasted from the program's output.
+"""
+import json
+import os
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(os.environ.get("WANMETER", "build/wanmeter"))
+if not BIN.is_absolute():
+    BIN = ROOT / BIN
+
+LINE_COL = re.compile(r"\b\d+:\d+\b")
+
+
+def run(*args, check=None):
+    p = subprocess.run([str(BIN), *map(str, args)], capture_output=True, text=True, timeout=120)
+    if check is not None:
+        assert p.returncode == check, f"rc={p.returncode}\nstdout:\n{p.stdout}\nstderr:\n{p.stderr}"
+    return p
+
+
+def one_line_error(p, code):
+    """The process failed with `code` and printed exactly one line: `wanmeter: ...`."""
+    assert p.returncode == code, f"rc={p.returncode}, stderr={p.stderr!r}"
+    lines = p.stderr.splitlines()
+    assert len(lines) == 1, p.stderr
+    assert lines[0].startswith("wanmeter: ")
+    assert p.stdout == ""
+    return lines[0]
+
+
+@pytest.fixture(scope="module")
+def reports(tmp_path_factory):
+    """report.json files: ci-tiny, ci-tiny with --frames 8, and the 1.3B model."""
+    d = tmp_path_factory.mktemp("reports")
+    out = {}
+    for name, extra in {
+        "tiny": [],
+        "tiny8": ["--frames", "8"],
+        "small": ["--model", "wan2.1-t2v-1.3b"],
+    }.items():
+        p = run("report", "--no-artifacts", "--format", "json", "--workload", "wan2-1-ci-tiny",
+                *extra, check=0)
+        path = d / f"{name}.json"
+        path.write_text(p.stdout)
+        out[name] = path
+    return out
+
+
+def load(path):
+    return json.loads(Path(path).read_text())
+
+
+def leaf_flops(doc):
+    """Whole-generation FLOPs (calls x flops) of every leaf, in file order."""
+    parents = {m["parent"] for m in doc["modules"] if m["parent"] is not None}
+    return [(m["id"], m["category"], m["calls"] * m["flops"])
+            for m in doc["modules"] if m["id"] not in parents]
+
+
+def expected_hotspots(doc, top):
+    leaves = [x for x in leaf_flops(doc) if x[2] > 0]
+    order = {x[0]: i for i, x in enumerate(leaves)}
+    mods = sorted(leaves, key=lambda x: (-x[2], order[x[0]]))[:top]
+    cats, first = {}, {}
+    for i, (_, cat, f) in enumerate(leaves):
+        cats[cat] = cats.get(cat, 0) + f
+        first.setdefault(cat, i)
+    ranked = sorted(cats.items(), key=lambda kv: (-kv[1], first[kv[0]]))[:5]
+    return mods, ranked
+
+
+# ---- hotspots -------------------------------------------------------------------------------
+
+
+def test_hotspots_json_matches_modules(reports):
+    doc = load(reports["tiny"])
+    p = run("hotspots", reports["tiny"], "--format", "json", check=0)
+    h = json.loads(p.stdout)
+    mods, cats = expected_hotspots(doc, 10)
+    assert [(m["id"], m["flops"]) for m in h["modules"]] == [(i, f) for i, _, f in mods]
+    assert [(c["category"], c["flops"]) for c in h["categories"]] == cats
+    for m in h["modules"]:
+        assert m["flops"] == m["calls"] * m["flops_per_call"]
+    total = doc["totals"]["flops"]
+    assert sum(m["share"] for m in h["modules"]) <= 1.0 + 1e-9
+    assert sum(c["share"] for c in h["categories"]) <= 1.0 + 1e-9
+    assert h["categories"][0]["share"] == pytest.approx(cats[0][1] / total, rel=1e-9)
+    # every leaf's work is in some category: all categories add up to the generation total
+    assert sum(f for _, _, f in leaf_flops(doc)) == total
+
+
+def test_hotspots_recomputes_rather_than_echoing(reports, tmp_path):
+    """Scrambling the stored hotspots does not change the output."""
+    doc = load(reports["tiny"])
+    doc["hotspots"] = {"modules": [], "categories": []}
+    path = tmp_path / "scrambled.json"
+    path.write_text(json.dumps(doc))
+    a = json.loads(run("hotspots", path, "--format", "json", check=0).stdout)
+    b = json.loads(run("hotspots", reports["tiny"], "--format", "json", check=0).stdout)
+    assert a["modules"] == b["modules"] and a["categories"] == b["categories"]
+
+
+def test_hotspots_table_and_md(reports):
+    t = run("hotspots", reports["tiny"], check=0).stdout
+    assert "Top 10 modules" in t and "Top 5 categories" in t
+    assert "transformer.blocks.0.ffn.net.0.proj" in t
+    md = run("hotspots", reports["tiny"], "--format", "md", "--top", "3", check=0).stdout
+    assert "## Top 3 modules" in md
+    rows = [ln for ln in md.splitlines() if re.match(r"^\| \d+ \|", ln)]
+    assert len(rows) == 3
+
+
+def test_hotspots_top_n(reports):
+    h = json.loads(run("hotspots", reports["tiny"], "--top", "25", "--format=json", check=0).stdout)
+    mods, _ = expected_hotspots(load(reports["tiny"]), 25)
+    assert len(h["modules"]) == 25 == len(mods)
+
+
+def test_hotspots_on_written_artifact(tmp_path):
+    run("report", "--workload", "wan2-1-ci-tiny", "--out-dir", tmp_path, "--run-id", "r1", check=0)
+    path = tmp_path / "r1" / "static_analysis" / "wan2_1" / "report.json"
+    assert path.is_file() and (path.parent / "summary.md").is_file()
+    h = json.loads(run("hotspots", path, "--format", "json", check=0).stdout)
+    mods, _ = expected_hotspots(load(path), 10)
+    assert [m["id"] for m in h["modules"]] == [i for i, _, _ in mods]
+
+
+# ---- compare --------------------------------------------------------------------------------
+
+
+def test_compare_more_frames(reports):
+    a, b = load(reports["tiny"]), load(reports["tiny8"])
+    c = json.loads(run("compare", reports["tiny"], reports["tiny8"], "--format", "json",
+                       check=0).stdout)
+    tot = {t["key"]: t for t in c["totals"]}
+    for key in ("flops", "flops_per_forward", "params", "weight_bytes", "peak_activation_bytes"):
+        assert tot[key]["a"] == a["totals"][key]
+        assert tot[key]["b"] == b["totals"][key]
+        assert tot[key]["delta"] == b["totals"][key] - a["totals"][key]  # exact
+    assert tot["flops"]["delta"] > 0
+    assert tot["params"]["delta"] == 0
+    # per-category deltas add up to the leaves' total change
+    leaf_delta = sum(f for *_, f in leaf_flops(b)) - sum(f for *_, f in leaf_flops(a))
+    assert sum(x["delta"] for x in c["categories"]) == leaf_delta == tot["flops"]["delta"]
+    # the top module deltas are the largest |delta| among the common leaves
+    la = {i: f for i, _, f in leaf_flops(a)}
+    lb = {i: f for i, _, f in leaf_flops(b)}
+    deltas = sorted((abs(lb[i] - la[i]) for i in la if i in lb and lb[i] != la[i]), reverse=True)
+    assert [abs(m["delta"]) for m in c["modules"]["top"]] == deltas[:10]
+    assert c["modules"]["changed"] == len(deltas)
+    assert c["only_in_a"]["count"] == 0 and c["only_in_b"]["count"] == 0
+    assert "attention core" in c["summary"] or "attention projections" in c["summary"]
+    assert "num_frames 4 → 8" in " ".join(c["differences"])
+
+    t = run("compare", reports["tiny"], reports["tiny8"], check=0).stdout
+    assert re.search(r"FLOPs per generation .*\+", t)
+    assert re.search(r"% of the \+[\d.]+ [KMGTPE]?FLOP change", t)
+    assert "attention core" in t or "attention projections" in t
+
+
+def test_compare_with_itself(reports):
+    c = json.loads(run("compare", reports["tiny"], reports["tiny"], "--format", "json",
+                       check=0).stdout)
+    assert all(t["delta"] == 0 for t in c["totals"])
+    assert all(x["delta"] == 0 for x in c["categories"])
+    assert c["modules"]["changed"] == 0 and c["modules"]["top"] == []
+    assert c["only_in_a"]["count"] == 0 and c["only_in_b"]["count"] == 0
+    assert c["summary"].startswith("No FLOP change")
+    t = run("compare", reports["tiny"], reports["tiny"], check=0).stdout
+    assert "No FLOP change" in t
+    assert not re.search(r"[+-]\d", t.split("Totals")[1].split("Categories")[0])
+
+
+def test_compare_different_models(reports):
+    c = json.loads(run("compare", reports["tiny"], reports["small"], "--format", "json",
+                       "--top", "5", check=0).stdout)
+    assert any("different models" in d for d in c["differences"])
+    a, b = load(reports["tiny"]), load(reports["small"])
+    ids_b = {m["id"] for m in b["modules"]}
+    only_a = [m["id"] for m in a["modules"] if m["id"] not in ids_b]
+    assert c["only_in_a"]["count"] == len(only_a) > 0  # 40 vs 30 blocks
+    assert [m["id"] for m in c["only_in_a"]["modules"]] == only_a[:5]
+    assert c["totals"][0]["delta"] < 0
+    t = run("compare", reports["tiny"], reports["small"], check=0).stdout
+    assert "different models: wan2.1-t2v-14b vs wan2.1-t2v-1.3b" in t
+    md = run("compare", reports["tiny"], reports["small"], "--format", "md", check=0).stdout
+    assert "## Totals" in md and "| quantity |" in md
+
+
+def test_compare_different_modes(reports, tmp_path):
+    p = run("report", "--no-artifacts", "--format", "json", "--workload", "wan2-1-ci-tiny",
+            "--mode", "full", check=0)
+    full = tmp_path / "full.json"
+    full.write_text(p.stdout)
+    t = run("compare", reports["tiny"], full, check=0).stdout
+    assert "different counting modes: torch vs full" in t
+
+
+# ---- bad input --------------------------------------------------------------------------------
+
+
+def test_malformed_json(tmp_path):
+    bad = tmp_path / "broken.json"
+    bad.write_text('{\n "schema_version": 1,\n "model": {"id": "x",,}\n}\n')
+    for args in (["hotspots", bad], ["compare", bad, bad]):
+        line = one_line_error(run(*args), 3)
+        assert str(bad) in line
+        assert "3:" in line and LINE_COL.search(line)
+
+
+def test_missing_file(tmp_path, reports):
+    missing = tmp_path / "nope.json"
+    line = one_line_error(run("hotspots", missing), 4)
+    assert str(missing) in line
+    line = one_line_error(run("compare", reports["tiny"], missing), 4)
+    assert str(missing) in line
+
+
+def test_wrong_schema_version(tmp_path, reports):
+    doc = load(reports["tiny"])
+    doc["schema_version"] = 99
+    path = tmp_path / "future.json"
+    path.write_text(json.dumps(doc))
+    line = one_line_error(run("hotspots", path), 3)
+    assert "schema_version" in line and "99" in line and str(path) in line
+
+
+@pytest.mark.parametrize("mutate, field", [
+    (lambda d: d["totals"].pop("flops"), "totals.flops"),
+    (lambda d: d["modules"][3].__setitem__("flops", "12"), "modules[3].flops"),
+    (lambda d: d["modules"][3].__setitem__("calls", -1), "modules[3].calls"),
+    (lambda d: d.pop("modules"), "modules"),
+    (lambda d: d["workload"].__setitem__("mode", "warp"), "workload.mode"),
+])
+def test_bad_fields(tmp_path, reports, mutate, field):
+    doc = load(reports["tiny"])
+    mutate(doc)
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(doc))
+    line = one_line_error(run("hotspots", path), 3)
+    assert field in line and str(path) in line
+
+
+def test_usage_errors(reports):
+    one_line_error(run("hotspots", reports["tiny"], "--bogus"), 2)
+    one_line_error(run("compare", reports["tiny"], reports["tiny"], "--bogus"), 2)
+    one_line_error(run("hotspots"), 2)
+    one_line_error(run("compare", reports["tiny"]), 2)
+    one_line_error(run("compare", reports["tiny"], reports["tiny"], reports["tiny"]), 2)
+    one_line_error(run("hotspots", reports["tiny"], "--format", "xml"), 2)
+    one_line_error(run("hotspots", reports["tiny"], "--top"), 2)
+    one_line_error(run("hotspots", reports["tiny"], "--top", "ten"), 3)
+
+
+def test_help():
+    for cmd in ("hotspots", "compare"):
+        p = run(cmd, "--help", check=0)
+        assert p.stdout.startswith(f"usage: wanmeter {cmd}")
+        assert p.stderr == ""
