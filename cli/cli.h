@@ -48,6 +48,11 @@ extern const char cli_workload_help[];
 wm_status cli_resolve(const cli_workload_opts *o, wm_config **cfg, wm_model_config *mc,
                       wm_workload *w, wm_error *err);
 
+/* Errors about workload fields found after resolution (geometry, overflow) name the bare
+ * field ("height"); this renames it after where the value came from: the flag ("--height")
+ * or the workload in the config ("workloads.wan2-1-720p.height"). */
+void cli_name_field(const cli_workload_opts *o, const wm_workload *w, wm_error *err);
+
 int cmd_report(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
 int cmd_compare(int argc, char **argv);

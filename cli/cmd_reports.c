@@ -435,7 +435,8 @@ static int hotspots_out(const wm_report_file *f, const wm_file_hotspots *h, out_
             const wm_rmodule *m = &f->modules[h->modules[i].module];
             json_t *e = json_object();
             put(e, "rank", u64j(i + 1), &ok);
-            put(e, "id", json_string(m->id), &ok);
+            put(e, "id", json_string(h->modules[i].id), &ok);
+            put(e, "instances", u64j(h->modules[i].instances), &ok);
             put(e, "category", json_string(m->category), &ok);
             put(e, "op", json_string(m->op), &ok);
             put(e, "calls", u64j(m->calls), &ok);
@@ -485,14 +486,18 @@ static int hotspots_out(const wm_report_file *f, const wm_file_hotspots *h, out_
         wm_buf_printf(&out, "Top %zu modules (whole generation: calls × FLOPs per call)\n",
                       h->module_count);
     }
-    tab_init(&t, "rllrrrr");
-    tab_add(&t, (const char *[]){"#", "module", "category", "calls", "FLOPs/call", "FLOPs", "share"});
+    tab_init(&t, "rlrlrrrr");
+    tab_add(&t, (const char *[]){"#", "module", "×", "category", "calls", "FLOPs/call", "FLOPs",
+                                 "share"});
     for (size_t i = 0; i < h->module_count; i++) {
         const wm_rmodule *m = &f->modules[h->modules[i].module];
+        char inst[16];
         snprintf(rank, sizeof rank, "%zu", i + 1);
-        snprintf(id, sizeof id, md ? "`%s`" : "%s", m->id);
+        snprintf(inst, sizeof inst, "%u", h->modules[i].instances);
+        snprintf(id, sizeof id, md ? "`%s`" : "%s", h->modules[i].id);
         snprintf(c, sizeof c, "%llu", (ull)m->calls);
-        tab_add(&t, (const char *[]){rank, id, m->category, c, si(a, sizeof a, (double)m->flops, ""),
+        tab_add(&t, (const char *[]){rank, id, inst, m->category, c,
+                                     si(a, sizeof a, (double)m->flops, ""),
                                      si(b, sizeof b, (double)h->modules[i].flops, ""),
                                      pct(d, sizeof d, h->modules[i].share)});
     }

@@ -211,9 +211,13 @@ static void print_summary(const wm_verify_result *res, double tol, const char *n
 
 int cmd_verify(int argc, char **argv)
 {
-    if (argc < 1 || strcmp(argv[0], "--help") == 0 || strcmp(argv[0], "-h") == 0) {
+    if (argc < 1) {
+        fprintf(stderr, verify_help, cli_workload_help);
+        return EXIT_USAGE;
+    }
+    if (strcmp(argv[0], "--help") == 0 || strcmp(argv[0], "-h") == 0) {
         printf(verify_help, cli_workload_help);
-        return argc < 1 ? EXIT_USAGE : EXIT_OK;
+        return EXIT_OK;
     }
     const char *sub = argv[0];
     if (strcmp(sub, "layers") && strcmp(sub, "end2end") && strcmp(sub, "core"))
@@ -272,9 +276,12 @@ int cmd_verify(int argc, char **argv)
     /* The CPU reference of torch 2.13.0 counts no attention: its matching mode is torch-cpu. */
     if (!o.mode)
         w.mode = strcmp(device, "cpu") == 0 ? WM_MODE_TORCH_CPU : WM_MODE_TORCH;
-    if ((s = wm_model_build(&mc, &model, &err)) != WM_OK ||
-        (s = wm_report_create(model, &w, &rep, &err)) != WM_OK)
+    if ((s = wm_model_build(&mc, &model, &err)) != WM_OK)
         goto done;
+    if ((s = wm_report_create(model, &w, &rep, &err)) != WM_OK) {
+        cli_name_field(&o, &w, &err);
+        goto done;
+    }
 
     if (strcmp(sub, "core") == 0) {
         if ((s = wm_verify_core(rep, vs.accept_core, &res, &err)) != WM_OK)

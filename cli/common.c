@@ -96,6 +96,8 @@ int cli_parse_workload_flag(const char *cmd, int argc, char **argv, int *i, cli_
 wm_status cli_resolve(const cli_workload_opts *o, wm_config **cfg, wm_model_config *mc,
                       wm_workload *w, wm_error *err)
 {
+    if (o->config && !*o->config)
+        return wm_error_set(err, WM_E_INPUT, "--config", "name a YAML file", "is empty");
     wm_status s = wm_config_load(o->config, cfg, err);
     if (s != WM_OK)
         return s;
@@ -123,4 +125,24 @@ wm_status cli_resolve(const cli_workload_opts *o, wm_config **cfg, wm_model_conf
         return wm_error_set(err, WM_E_INPUT, "--mode", "use torch, torch-cpu or full",
                             "unknown mode '%s'", o->mode);
     return WM_OK;
+}
+
+void cli_name_field(const cli_workload_opts *o, const wm_workload *w, wm_error *err)
+{
+    const struct {
+        const char *field, *flag, *value;
+    } map[] = {
+        {"batch", "--batch", o->batch},    {"frames", "--frames", o->frames},
+        {"height", "--height", o->height}, {"width", "--width", o->width},
+        {"steps", "--steps", o->steps},    {"text_len", "--text-len", o->text_len},
+    };
+    for (size_t k = 0; k < sizeof map / sizeof map[0]; k++) {
+        if (strcmp(err->what, map[k].field) != 0)
+            continue;
+        if (map[k].value)
+            snprintf(err->what, sizeof err->what, "%s %s", map[k].flag, map[k].value);
+        else
+            snprintf(err->what, sizeof err->what, "workloads.%s.%s", w->profile_id, map[k].field);
+        return;
+    }
 }

@@ -118,6 +118,8 @@ int cmd_report(int argc, char **argv)
     if (strcmp(format, "table") && strcmp(format, "json") && strcmp(format, "md") &&
         strcmp(format, "csv"))
         return cli_usage_error("report", "--format", "use table, json, md or csv");
+    if (out_dir && !*out_dir)
+        return cli_usage_error("report", "--out-dir", "is empty; name a directory");
     if (run_id && !valid_run_id(run_id))
         return cli_usage_error("report", "--run-id",
                                "use letters, digits, '-', '_' and '.' only");
@@ -137,8 +139,8 @@ int cmd_report(int argc, char **argv)
     wm_status s = cli_resolve(&o, &cfg, &mc, &w, &err);
     if (s == WM_OK)
         s = wm_model_build(&mc, &model, &err);
-    if (s == WM_OK)
-        s = wm_report_create(model, &w, &rep, &err);
+    if (s == WM_OK && (s = wm_report_create(model, &w, &rep, &err)) != WM_OK)
+        cli_name_field(&o, &w, &err);
     if (s == WM_OK) {
         const wm_geometry *g = wm_report_geometry(rep);
         if (g->frames_not_4n1)

@@ -142,6 +142,9 @@ typedef enum wm_op {
 } wm_op;
 
 const char *wm_op_name(wm_op op);
+/* The aten key FlopCounterMode files the op's own work under on the meta device, or "" for
+ * work it does not count; in mode torch-cpu the attention core has none. */
+const char *wm_op_aten(wm_op op, wm_mode mode);
 
 /* Categories a leaf's work is reported under. */
 #define WM_CATEGORY_LIST(X)                                                                    \
@@ -299,6 +302,10 @@ typedef struct wm_node {
     bool fp32_params;      /* kept in fp32 by diffusers (_keep_in_fp32_modules) */
     uint64_t params;       /* this node's own parameters, children excluded */
     const char *stage;     /* "transformer" */
+    uint32_t subtree_size; /* this node and its descendants: nodes [i, i + subtree_size) */
+    int32_t repeat_of;     /* a structurally identical earlier sibling subtree (blocks.1..N-1
+                            * -> blocks.0), or -1; its counts equal the original's for every
+                            * workload, so evaluation copies them */
 } wm_node;
 
 typedef struct wm_model wm_model;
@@ -362,8 +369,11 @@ wm_status wm_report_add_note(wm_report *r, const char *note, wm_error *err);
 #define WM_HOTSPOT_MODULES_MAX 64
 
 typedef struct wm_hotspot {
-    int32_t node;        /* index into the model's nodes (a leaf) */
-    uint64_t flops;      /* calls * flops: the whole generation */
+    char id[256];        /* the module id, with the block index as '*' when the same layer of
+                          * several blocks is grouped: "transformer.blocks.*.attn1#sdpa" */
+    int32_t node;        /* index of the first instance (a leaf) */
+    uint32_t instances;  /* leaves grouped under `id` (40 for a layer of every 14B block) */
+    uint64_t flops;      /* calls * flops, summed over the instances: the whole generation */
     double share;        /* of totals.flops */
 } wm_hotspot;
 
@@ -380,9 +390,15 @@ typedef struct wm_hotspots {
     wm_category_total categories[WM_CAT_COUNT];  /* by FLOPs, largest first; only non-zero */
 } wm_hotspots;
 
-/* Ranks the leaves (modules and functional ops without children) by whole-generation FLOPs. */
+/* Ranks the leaves (modules and functional ops without children) by whole-generation FLOPs,
+ * the same layer of every block grouped into one entry (wm_id_pattern), so the ranking says
+ * which kind of layer costs most rather than listing one layer forty times. */
 wm_status wm_report_hotspots(const wm_report *r, size_t top_modules, wm_hotspots *out,
                              wm_error *err);
+
+/* The id with block indices replaced by '*': a numeric path component right after a `blocks`
+ * or `block` component ("transformer.blocks.3.attn1#sdpa" -> "transformer.blocks.*.attn1#sdpa"). */
+void wm_id_pattern(const char *id, char *out, size_t cap);
 
 /* ---- writers: each returns a malloc'd NUL-terminated string the caller frees ----------------- */
 

@@ -6,7 +6,7 @@
 
 #include "buf.h"
 
-static bool reserve(wm_buf *b, size_t extra)
+bool wm_buf_reserve(wm_buf *b, size_t extra)
 {
     if (b->failed)
         return false;
@@ -25,20 +25,11 @@ static bool reserve(wm_buf *b, size_t extra)
     return true;
 }
 
-void wm_buf_append(wm_buf *b, const char *s, size_t n)
-{
-    if (!reserve(b, n))
-        return;
-    memcpy(b->data + b->len, s, n);
-    b->len += n;
-    b->data[b->len] = '\0';
-}
-
 void wm_buf_puts(wm_buf *b, const char *s) { wm_buf_append(b, s, strlen(s)); }
 
 void wm_buf_repeat(wm_buf *b, char c, size_t n)
 {
-    if (!reserve(b, n))
+    if (!wm_buf_reserve(b, n))
         return;
     memset(b->data + b->len, c, n);
     b->len += n;
@@ -52,7 +43,7 @@ void wm_buf_printf(wm_buf *b, const char *fmt, ...)
     va_copy(ap2, ap);
     int n = vsnprintf(NULL, 0, fmt, ap);
     va_end(ap);
-    if (n >= 0 && reserve(b, (size_t)n)) {
+    if (n >= 0 && wm_buf_reserve(b, (size_t)n)) {
         vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap2);
         b->len += (size_t)n;
     }

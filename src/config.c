@@ -260,7 +260,9 @@ wm_status wm_config_model(const wm_config *cfg, const char *name, wm_model_confi
     if (s != WM_OK)
         return s;
     snprintf(out->id, sizeof out->id, "%s", name);
-    snprintf(out->source, sizeof out->source, "preset %s (configs/wanmeter.yaml)", name);
+    const wm_ynode *pn = wm_ymap_get(wm_ymap_get(cfg->doc->root, "models"), name);
+    snprintf(out->source, sizeof out->source, "preset %s (%s:%d)", name,
+             pn && pn->file ? pn->file : "?", pn ? pn->line : 0);
     const wm_ynode *ov = wm_ymap_get(cfg->doc->root, "model");
     if (ov && ov->kind == WM_Y_MAP && ov->count > 0) {
         if ((s = apply_model_map(ov, "model", out, seen, err)) != WM_OK)

@@ -29,8 +29,10 @@ wm_status wm_error_set(wm_error *err, wm_status code, const char *what, const ch
 {
     if (!err)
         return code;
-    /* Keep a location someone filled in before (a config mark) unless this call replaces it. */
+    /* A location (config file mark) belongs to one error: callers set it after this call. */
     err->code = code;
+    err->file[0] = '\0';
+    err->line = err->column = 0;
     snprintf(err->what, sizeof err->what, "%s", what ? what : "");
     snprintf(err->fix, sizeof err->fix, "%s", fix ? fix : "");
     va_list ap;

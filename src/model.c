@@ -48,17 +48,21 @@ int32_t wm_b_node(wm_builder *b, int32_t parent, const char *name, wm_op op, wm_
         m->nodes = nodes;
         m->cap = cap;
     }
+    /* id = parent id + ('.' unless a '#' op) + name, built with memcpy: this runs once per
+     * node and dominates building the tree */
+    const char *pid = parent < 0 ? "" : m->nodes[parent].id;
+    size_t plen = strlen(pid), nlen = strlen(name);
+    size_t sep = parent >= 0 && name[0] != '#' ? 1 : 0;
     char id[512];
-    int n;
-    if (parent < 0)
-        n = snprintf(id, sizeof id, "%s", name);
-    else
-        n = snprintf(id, sizeof id, name[0] == '#' ? "%s%s" : "%s.%s", m->nodes[parent].id, name);
-    if (n < 0 || (size_t)n >= sizeof id) {
+    if (plen + sep + nlen >= sizeof id) {
         b->status = wm_error_set(b->err, WM_E_INTERNAL, name, NULL, "module id too long");
         return -1;
     }
-    char *stored = arena_strdup(m, id, (size_t)n);
+    memcpy(id, pid, plen);
+    id[plen] = '.';
+    memcpy(id + plen + sep, name, nlen);
+    size_t n = plen + sep + nlen;
+    char *stored = arena_strdup(m, id, n);
     if (!stored) {
         b->status = wm_error_set(b->err, WM_E_INTERNAL, "model", NULL, "out of memory");
         return -1;
@@ -67,7 +71,7 @@ int32_t wm_b_node(wm_builder *b, int32_t parent, const char *name, wm_op op, wm_
     wm_node *nd = &m->nodes[idx];
     *nd = (wm_node){
         .id = stored,
-        .name = parent < 0 ? stored : stored + strlen(m->nodes[parent].id) + (name[0] == '#' ? 0 : 1),
+        .name = stored + plen + sep,
         .parent = parent,
         .depth = parent < 0 ? 0 : m->nodes[parent].depth + 1,
         .op = op,
@@ -75,6 +79,8 @@ int32_t wm_b_node(wm_builder *b, int32_t parent, const char *name, wm_op op, wm_
         .rows = WM_ROWS_ONE,
         .kv_rows = WM_ROWS_ONE,
         .stage = parent < 0 ? stored : m->nodes[parent].stage,
+        .subtree_size = 1,
+        .repeat_of = -1,
     };
     return idx;
 }
@@ -170,6 +176,66 @@ int32_t wm_b_elementwise(wm_builder *b, int32_t parent, const char *name, wm_op 
     return i;
 }
 
+/* Two subtrees are the same structure when every node pairs up with the same op, shapes,
+ * parameters and relative name; then their counts are equal for every workload. */
+static bool same_subtree(const wm_model *m, size_t a, size_t b)
+{
+    const wm_node *x = &m->nodes[a], *y = &m->nodes[b];
+    if (x->subtree_size != y->subtree_size)
+        return false;
+    for (size_t k = 0; k < x->subtree_size; k++) {
+        const wm_node *p = &x[k], *q = &y[k];
+        if (p->op != q->op || p->category != q->category || p->rows != q->rows ||
+            p->kv_rows != q->kv_rows || p->k != q->k || p->n != q->n || p->heads != q->heads ||
+            p->head_dim != q->head_dim || memcmp(p->kernel, q->kernel, sizeof p->kernel) != 0 ||
+            p->bias != q->bias || p->fp32_params != q->fp32_params || p->params != q->params ||
+            p->subtree_size != q->subtree_size ||
+            (k > 0 && (p->parent - (int32_t)a != q->parent - (int32_t)b ||
+                       strcmp(p->name, q->name) != 0)))
+            return false;
+    }
+    return true;
+}
+
+/* Subtree sizes (pre-order makes every subtree contiguous), then repeats: a sibling subtree
+ * identical to an earlier sibling `blocks.0` is marked as its repeat. Only names of the form
+ * <prefix>.<number> are candidates, so distinct modules that happen to match stay apart. */
+static bool mark_repeats(wm_model *m)
+{
+    for (size_t i = m->count; i-- > 0;)
+        if (m->nodes[i].parent >= 0)
+            m->nodes[m->nodes[i].parent].subtree_size += m->nodes[i].subtree_size;
+    for (size_t i = 0; i < m->count; i++) {
+        wm_node *nd = &m->nodes[i];
+        const char *dot = strrchr(nd->name, '.');
+        if (!dot || dot[1] < '0' || dot[1] > '9' || nd->parent < 0)
+            continue;
+        /* the first earlier sibling with the same prefix that is not itself a repeat */
+        size_t plen = (size_t)(dot - nd->name);
+        for (size_t j = (size_t)nd->parent + 1; j < i; j += m->nodes[j].subtree_size) {
+            const wm_node *sib = &m->nodes[j];
+            if (sib->repeat_of < 0 && strncmp(sib->name, nd->name, plen + 1) == 0 &&
+                same_subtree(m, j, i)) {
+                nd->repeat_of = (int32_t)j;
+                break;
+            }
+        }
+    }
+    m->live = malloc((m->count ? m->count : 1) * sizeof *m->live);
+    m->repeats = malloc((m->count ? m->count : 1) * sizeof *m->repeats);
+    if (!m->live || !m->repeats)
+        return false;
+    for (size_t i = 0; i < m->count; i++) {
+        if (m->nodes[i].repeat_of >= 0) {
+            m->repeats[m->repeat_count++] = (int32_t)i;
+            i += m->nodes[i].subtree_size - 1;
+        } else {
+            m->live[m->live_count++] = (int32_t)i;
+        }
+    }
+    return true;
+}
+
 wm_status wm_model_build(const wm_model_config *cfg, wm_model **out, wm_error *err)
 {
     *out = NULL;
@@ -188,6 +254,10 @@ wm_status wm_model_build(const wm_model_config *cfg, wm_model **out, wm_error *e
         wm_model_free(m);
         return s;
     }
+    if (!mark_repeats(m)) {
+        wm_model_free(m);
+        return wm_error_set(err, WM_E_INTERNAL, "model", NULL, "out of memory");
+    }
     *out = m;
     return WM_OK;
 }
@@ -201,6 +271,8 @@ void wm_model_free(wm_model *m)
         free(blk);
     }
     free(m->nodes);
+    free(m->live);
+    free(m->repeats);
     free(m);
 }
 

@@ -14,6 +14,12 @@ struct wm_model {
     wm_node *nodes;
     size_t count, cap;
     wm_arena_block *arena;
+    /* Evaluation plan, set once the tree is complete: the nodes outside repeated subtrees (in
+     * pre-order) are evaluated; each repeat root copies its original's counts. */
+    int32_t *live;
+    size_t live_count;
+    int32_t *repeats;
+    size_t repeat_count;
 };
 
 /* A builder appends nodes to a model; after the first failure every call is a no-op that

@@ -24,6 +24,11 @@ static const char *const op_names[] = {
     WM_OP_LIST(WM_X)
 #undef WM_X
 };
+static const char *const op_aten[] = {
+#define WM_X(name, text, aten) [name] = aten,
+    WM_OP_LIST(WM_X)
+#undef WM_X
+};
 static const char *const category_names[] = {
 #define WM_X(name, text) [name] = text,
     WM_CATEGORY_LIST(WM_X)
@@ -34,12 +39,19 @@ static const char *const category_names[] = {
 _Static_assert(WM_COUNT_OF(dtype_names) == WM_DTYPE_COUNT, "one name per dtype");
 _Static_assert(WM_COUNT_OF(mode_names) == WM_MODE_COUNT, "one name per mode");
 _Static_assert(WM_COUNT_OF(op_names) == WM_OP_COUNT, "one name per op");
+_Static_assert(WM_COUNT_OF(op_aten) == WM_OP_COUNT, "one aten key per op");
 _Static_assert(WM_COUNT_OF(category_names) == WM_CAT_COUNT, "one name per category");
 
 const char *wm_dtype_name(wm_dtype d) { return (unsigned)d < WM_DTYPE_COUNT ? dtype_names[d] : "?"; }
 unsigned wm_dtype_bytes(wm_dtype d) { return (unsigned)d < WM_DTYPE_COUNT ? dtype_bytes[d] : 0; }
 const char *wm_mode_name(wm_mode m) { return (unsigned)m < WM_MODE_COUNT ? mode_names[m] : "?"; }
 const char *wm_op_name(wm_op op) { return (unsigned)op < WM_OP_COUNT ? op_names[op] : "?"; }
+const char *wm_op_aten(wm_op op, wm_mode mode)
+{
+    if ((unsigned)op >= WM_OP_COUNT || (op == WM_OP_SDPA && mode == WM_MODE_TORCH_CPU))
+        return "";
+    return op_aten[op];
+}
 const char *wm_category_name(wm_category c)
 {
     return (unsigned)c < WM_CAT_COUNT ? category_names[c] : "?";

@@ -112,9 +112,11 @@ static bool own_costs(const wm_node *nd, const uint64_t len[WM_ROWS_COUNT], uint
     }
 }
 
+/* Sums a child's counts into its parent (calls are per call site, not summed). */
 static bool add_counts(wm_counts *dst, const wm_counts *src)
 {
-    return wm_add(dst->matrix_flops, src->matrix_flops, &dst->matrix_flops) &&
+    return wm_add(dst->flops, src->flops, &dst->flops) &&
+           wm_add(dst->matrix_flops, src->matrix_flops, &dst->matrix_flops) &&
            wm_add(dst->vector_flops, src->vector_flops, &dst->vector_flops) &&
            wm_add(dst->params, src->params, &dst->params) &&
            wm_add(dst->weight_bytes, src->weight_bytes, &dst->weight_bytes) &&
@@ -275,20 +277,31 @@ wm_status wm_report_evaluate(wm_report *r, const wm_workload *w, wm_error *err)
     if (!wm_mul(w->num_inference_steps, wm_workload_forwards_per_step(w), &forwards))
         return overflow("steps", err);
 
-    /* Own work of every node, then children into parents in reverse pre-order. */
-    for (size_t i = 0; i < m->count; i++) {
+    /* 1. Own work of every node outside repeated subtrees (blocks.1..N-1 repeat blocks.0). */
+    wm_counts *cs = r->counts;
+    for (size_t k = 0; k < m->live_count; k++) {
+        const size_t i = (size_t)m->live[k];
         const wm_node *nd = &m->nodes[i];
-        uint64_t we = nd->fp32_params ? 4 : e;
-        if (!own_costs(nd, len, B, w->mode, e, we, &r->counts[i]))
+        if (!own_costs(nd, len, B, w->mode, e, nd->fp32_params ? 4 : e, &cs[i]) ||
+            !wm_add(cs[i].matrix_flops, cs[i].vector_flops, &cs[i].flops))
             return overflow(nd->id, err);
-        r->counts[i].calls = forwards;
+        cs[i].calls = forwards;
     }
-    for (size_t i = m->count; i-- > 0;) {
-        wm_counts *ci = &r->counts[i];
-        if (!wm_add(ci->matrix_flops, ci->vector_flops, &ci->flops))
-            return overflow(m->nodes[i].id, err);
-        if (m->nodes[i].parent >= 0 && !add_counts(&r->counts[m->nodes[i].parent], ci))
-            return overflow(m->nodes[m->nodes[i].parent].id, err);
+    /* 2. Children into parents, in reverse pre-order, still outside the repeats. */
+    for (size_t k = m->live_count; k-- > 0;) {
+        const wm_node *nd = &m->nodes[m->live[k]];
+        if (nd->parent >= 0 && !add_counts(&cs[nd->parent], &cs[m->live[k]]))
+            return overflow(m->nodes[nd->parent].id, err);
+    }
+    /* 3. Each repeat takes its original's counts (complete now) and adds them to its
+     * ancestors, which are all live. */
+    for (size_t k = 0; k < m->repeat_count; k++) {
+        const size_t i = (size_t)m->repeats[k];
+        const wm_node *nd = &m->nodes[i];
+        memcpy(&cs[i], &cs[nd->repeat_of], nd->subtree_size * sizeof *cs);
+        for (int32_t p = nd->parent; p >= 0; p = m->nodes[p].parent)
+            if (!add_counts(&cs[p], &cs[i]))
+                return overflow(m->nodes[p].id, err);
     }
 
     wm_totals *t = &r->totals;
@@ -351,42 +364,86 @@ const wm_totals *wm_report_totals(const wm_report *r) { return &r->totals; }
 size_t wm_report_note_count(const wm_report *r) { return r->nnotes; }
 const char *wm_report_note(const wm_report *r, size_t i) { return i < r->nnotes ? r->notes[i] : NULL; }
 
+/* A bounded string appender for shapes: report.json renders one per node, so it avoids printf. */
+typedef struct {
+    char *p;
+    size_t len, cap;
+} shape_out;
+
+static void sh_put(shape_out *o, const char *s)
+{
+    while (*s && o->len + 1 < o->cap)
+        o->p[o->len++] = *s++;
+    o->p[o->len] = '\0';
+}
+
+static void sh_num(shape_out *o, uint64_t v)
+{
+    char tmp[24];
+    int n = 0;
+    do {
+        tmp[sizeof tmp - 2 - n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    tmp[sizeof tmp - 1] = '\0';
+    sh_put(o, tmp + sizeof tmp - 1 - n);
+}
+
+/* "[a,b,c]" */
+static void sh_dims(shape_out *o, int n, const uint64_t *d)
+{
+    sh_put(o, "[");
+    for (int i = 0; i < n; i++) {
+        if (i)
+            sh_put(o, ",");
+        sh_num(o, d[i]);
+    }
+    sh_put(o, "]");
+}
+
 void wm_report_node_shape(const wm_report *r, size_t i, char *buf, size_t cap)
 {
+    if (cap == 0)
+        return;
     const wm_node *nd = &r->m->nodes[i];
-    const unsigned long long B = r->w.batch_size;
-    const unsigned long long len[WM_ROWS_COUNT] = {
-        [WM_ROWS_ONE] = 1, [WM_ROWS_VIDEO] = r->g.dit_seq_len,
-        [WM_ROWS_TEXT] = r->w.text_len, [WM_ROWS_IMAGE] = 0};
-    const unsigned long long rows = len[nd->rows], k = nd->k, n = nd->n;
+    const wm_geometry *g = &r->g;
+    const uint64_t B = r->w.batch_size;
+    const uint64_t len[WM_ROWS_COUNT] = {[WM_ROWS_ONE] = 1, [WM_ROWS_VIDEO] = g->dit_seq_len,
+                                         [WM_ROWS_TEXT] = r->w.text_len, [WM_ROWS_IMAGE] = 0};
+    const uint64_t rows = len[nd->rows];
+    shape_out o = {buf, 0, cap};
+    buf[0] = '\0';
     switch (nd->op) {
     case WM_OP_MODULE:
-        snprintf(buf, cap, "%s", "");
         break;
-    case WM_OP_LINEAR:
+    case WM_OP_LINEAR: /* [B,rows,k]x[k,n] ([B,k]x[k,n] for per-sample vectors) */
         if (nd->rows == WM_ROWS_ONE)
-            snprintf(buf, cap, "[%llu,%llu]x[%llu,%llu]", B, k, k, n);
+            sh_dims(&o, 2, (const uint64_t[]){B, nd->k});
         else
-            snprintf(buf, cap, "[%llu,%llu,%llu]x[%llu,%llu]", B, rows, k, k, n);
+            sh_dims(&o, 3, (const uint64_t[]){B, rows, nd->k});
+        sh_put(&o, "x");
+        sh_dims(&o, 2, (const uint64_t[]){nd->k, nd->n});
         break;
-    case WM_OP_CONV3D:
-        snprintf(buf, cap, "[%llu,%llu,%llu,%llu,%llu] k(%llu,%llu,%llu) -> [%llu,%llu,%llu,%llu,%llu]",
-                 B, k, (unsigned long long)r->g.latent_frames,
-                 (unsigned long long)r->g.latent_height, (unsigned long long)r->g.latent_width,
-                 (unsigned long long)nd->kernel[0], (unsigned long long)nd->kernel[1],
-                 (unsigned long long)nd->kernel[2], B, n, (unsigned long long)r->g.tokens_frames,
-                 (unsigned long long)r->g.tokens_height, (unsigned long long)r->g.tokens_width);
+    case WM_OP_CONV3D: /* [B,Cin,T,h,w] k(kt,kh,kw) -> [B,Cout,T',h',w'] */
+        sh_dims(&o, 5, (const uint64_t[]){B, nd->k, g->latent_frames, g->latent_height,
+                                          g->latent_width});
+        sh_put(&o, " k");
+        sh_dims(&o, 3, nd->kernel);
+        sh_put(&o, " -> ");
+        sh_dims(&o, 5, (const uint64_t[]){B, nd->n, g->tokens_frames, g->tokens_height,
+                                          g->tokens_width});
         break;
-    case WM_OP_SDPA:
-        snprintf(buf, cap, "q[%llu,%llu,%llu,%llu] kv[%llu,%llu,%llu,%llu]", B,
-                 (unsigned long long)nd->heads, rows, (unsigned long long)nd->head_dim, B,
-                 (unsigned long long)nd->heads, len[nd->kv_rows], (unsigned long long)nd->head_dim);
+    case WM_OP_SDPA: /* q[B,H,Lq,hd] kv[B,H,Lk,hd] */
+        sh_put(&o, "q");
+        sh_dims(&o, 4, (const uint64_t[]){B, nd->heads, rows, nd->head_dim});
+        sh_put(&o, " kv");
+        sh_dims(&o, 4, (const uint64_t[]){B, nd->heads, len[nd->kv_rows], nd->head_dim});
         break;
-    default:
+    default: /* elementwise: [B,rows,width] */
         if (nd->rows == WM_ROWS_ONE)
-            snprintf(buf, cap, "[%llu,%llu]", B, k);
+            sh_dims(&o, 2, (const uint64_t[]){B, nd->k});
         else
-            snprintf(buf, cap, "[%llu,%llu,%llu]", B, rows, k);
+            sh_dims(&o, 3, (const uint64_t[]){B, rows, nd->k});
         break;
     }
 }

@@ -502,14 +502,33 @@ wm_status wm_report_file_hotspots(const wm_report_file *f, size_t top, wm_file_h
                              "category '%s': whole-generation FLOPs exceed 9223372036854775807",
                              md->category);
     }
+    wm_file_hotspot *groups = s == WM_OK ? calloc(nl ? nl : 1, sizeof *groups) : NULL;
+    if (s == WM_OK && !groups)
+        s = wm_error_set(err, WM_E_INTERNAL, "hotspots", NULL, "out of memory");
     if (s == WM_OK) {
-        qsort(leaves, nl, sizeof *leaves, by_flops_desc);
-        for (size_t i = 0; i < nl && i < top; i++)
-            out->modules[out->module_count++] = (wm_file_hotspot){
-                .module = leaves[i].order,
-                .flops = leaves[i].flops,
-                .share = total > 0 ? (double)leaves[i].flops / total : 0.0,
-            };
+        /* group the same layer of every block: leaves in file order, first instance kept */
+        size_t ng = 0;
+        for (size_t i = 0; i < nl; i++) {
+            char pat[256];
+            wm_id_pattern(f->modules[leaves[i].order].id, pat, sizeof pat);
+            size_t k = 0;
+            while (k < ng && strcmp(groups[k].id, pat) != 0)
+                k++;
+            if (k == ng) {
+                memcpy(groups[ng].id, pat, sizeof pat);
+                groups[ng++].module = leaves[i].order;
+            }
+            groups[k].instances++;
+            groups[k].flops += leaves[i].flops; /* bounded by its category's checked sum */
+        }
+        for (size_t i = 0; i < ng; i++)
+            leaves[i] = (ranked){groups[i].flops, i};
+        qsort(leaves, ng, sizeof *leaves, by_flops_desc);
+        for (size_t i = 0; i < ng && i < top; i++) {
+            out->modules[out->module_count] = groups[leaves[i].order];
+            out->modules[out->module_count++].share =
+                total > 0 ? (double)leaves[i].flops / total : 0.0;
+        }
         qsort(cats, nc, sizeof *cats, by_flops_desc);
         for (size_t i = 0; i < nc; i++)
             out->categories[out->category_count++] = (wm_file_category){
@@ -518,6 +537,7 @@ wm_status wm_report_file_hotspots(const wm_report_file *f, size_t top, wm_file_h
                 .share = total > 0 ? (double)cats[i].flops / total : 0.0,
             };
     }
+    free(groups);
     free(leaves);
     free(cats);
     if (s != WM_OK)
@@ -532,34 +552,5 @@ void wm_file_hotspots_free(wm_file_hotspots *h)
     memset(h, 0, sizeof *h);
 }
 
-/* ---- id patterns ----------------------------------------------------------------------------- */
 
-void wm_id_pattern(const char *id, char *out, size_t cap)
-{
-    if (cap == 0)
-        return;
-    size_t o = 0;
-    const char *p = id, *prev = NULL, *prev_end = NULL;
-    while (*p && o + 1 < cap) {
-        /* one path component: up to '.' or '#' */
-        const char *q = p;
-        while (*q && *q != '.' && *q != '#')
-            q++;
-        bool digits = q > p;
-        for (const char *x = p; x < q; x++)
-            digits = digits && *x >= '0' && *x <= '9';
-        bool after_blocks = prev && ((prev_end - prev == 6 && strncmp(prev, "blocks", 6) == 0) ||
-                                     (prev_end - prev == 5 && strncmp(prev, "block", 5) == 0));
-        if (digits && after_blocks)
-            out[o++] = '*';
-        else
-            for (const char *x = p; x < q && o + 1 < cap; x++)
-                out[o++] = *x;
-        prev = p;
-        prev_end = q;
-        if (*q && o + 1 < cap)
-            out[o++] = *q;
-        p = *q ? q + 1 : q;
-    }
-    out[o] = '\0';
-}
+

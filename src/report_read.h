@@ -54,11 +54,14 @@ void wm_report_file_free(wm_report_file *f);
 int32_t wm_report_file_find(const wm_report_file *f, const char *id);
 
 /* Hotspots recomputed from the modules array: leaves ranked by whole-generation FLOPs (calls ×
- * flops; largest first, ties in file order; only leaves with FLOPs), categories summed over
+ * flops; largest first, ties in file order; only leaves with FLOPs), the same layer of every
+ * block grouped into one entry as in the report's own hotspots (wm_id_pattern), categories summed over
  * the leaves (largest first, ties by first appearance; only non-zero). Shares are of
  * totals.flops (0 when it is 0). */
 typedef struct wm_file_hotspot {
-    size_t module;   /* index into f->modules */
+    char id[256];    /* the module id, block index as '*' when grouped (wm_id_pattern) */
+    uint32_t instances; /* leaves grouped under `id` */
+    size_t module;   /* index into f->modules: the first instance */
     uint64_t flops;  /* whole generation */
     double share;
 } wm_file_hotspot;
@@ -80,10 +83,5 @@ typedef struct wm_file_hotspots {
 wm_status wm_report_file_hotspots(const wm_report_file *f, size_t top, wm_file_hotspots *out,
                                   wm_error *err);
 void wm_file_hotspots_free(wm_file_hotspots *h);
-
-/* The id with repeated-block indices replaced by `*`: a numeric path component right after a
- * `blocks` or `block` component ("transformer.blocks.3.attn1#sdpa" ->
- * "transformer.blocks.*.attn1#sdpa"), so identical layers of all blocks group together. */
-void wm_id_pattern(const char *id, char *out, size_t cap);
 
 #endif /* WM_REPORT_READ_H */

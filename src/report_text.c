@@ -523,26 +523,6 @@ static void tree_walk(const view *v, size_t first, size_t stop, int depth, tree 
     }
 }
 
-/* The first run of repeated siblings with FLOPs anywhere in the tree (for the ties footnote). */
-static bool first_run(const view *v, size_t *first, size_t *last)
-{
-    for (size_t i = 0; i < v->n; i++) {
-        if (v->c[i].flops == 0 || !indexed_prefix(v->nodes[i].name))
-            continue;
-        size_t j = v->end[i], l = i;
-        while (j < v->n && repeats(v, i, j)) {
-            l = j;
-            j = v->end[j];
-        }
-        if (l != i) {
-            *first = i;
-            *last = l;
-            return true;
-        }
-    }
-    return false;
-}
-
 /* "blocks.1 … blocks.39" */
 static void run_label(const view *v, const tree_item *it, char *out, size_t cap)
 {
@@ -604,25 +584,27 @@ static void tree_grid(const view *v, int depth, bool md, grid *g)
 
 /* ---- hotspots ------------------------------------------------------------------------------ */
 
+/* The kinds of layer that cost most; "×40" when the same layer of 40 blocks is grouped. */
 static void top_modules_grid(const view *v, grid *g, bool exact)
 {
-    char f[32], sh[32], rank[32], ex[40], id[600];
+    char f[32], sh[32], rank[32], ex[40], id[600], n[32];
     if (exact)
-        grid_add(g, 1, (const char *[]){"#", "module", "category", "FLOPs", "exact", "share"});
+        grid_add(g, 1, (const char *[]){"#", "module", "×", "category", "FLOPs", "exact", "share"});
     else
-        grid_add(g, 1, (const char *[]){"#", "module", "category", "FLOPs", "share"});
+        grid_add(g, 1, (const char *[]){"#", "module", "×", "category", "FLOPs", "share"});
     for (size_t i = 0; i < v->hot.module_count; i++) {
         const wm_hotspot *h = &v->hot.modules[i];
         const wm_node *nd = &v->nodes[h->node];
         snprintf(rank, sizeof rank, "%zu", i + 1);
+        snprintf(n, sizeof n, "%u", h->instances);
         si(f, sizeof f, (double)h->flops, "FLOP");
         pct(sh, sizeof sh, (double)h->flops, (double)v->t->flops);
         grouped(ex, sizeof ex, h->flops);
-        snprintf(id, sizeof id, exact ? "`%s`" : "%s", nd->id); /* exact = Markdown */
+        snprintf(id, sizeof id, exact ? "`%s`" : "%s", h->id); /* exact = Markdown */
         if (exact)
-            grid_add(g, 1, (const char *[]){rank, id, wm_category_name(nd->category), f, ex, sh});
+            grid_add(g, 1, (const char *[]){rank, id, n, wm_category_name(nd->category), f, ex, sh});
         else
-            grid_add(g, 1, (const char *[]){rank, nd->id, wm_category_name(nd->category), f, sh});
+            grid_add(g, 1, (const char *[]){rank, id, n, wm_category_name(nd->category), f, sh});
     }
 }
 
@@ -648,19 +630,6 @@ static void top_categories_grid(const view *v, grid *g, bool exact)
 static size_t top_category_count(const view *v)
 {
     return v->hot.category_count < TOP_CATEGORIES ? v->hot.category_count : TOP_CATEGORIES;
-}
-
-/* The ties footnote: with identical blocks the ranking lists blocks.0's leaves first. */
-static bool ties_note(const view *v, char *out, size_t cap)
-{
-    size_t a, z;
-    if (v->hot.module_count < 2 || !first_run(v, &a, &z))
-        return false;
-    snprintf(out, cap,
-             "%s … %s are identical, so each of their leaves ties with its copies in the other "
-             "blocks; ties are listed in tree order.",
-             v->nodes[a].name, v->nodes[z].name);
-    return true;
 }
 
 /* ---- writers ------------------------------------------------------------------------------- */
@@ -698,14 +667,13 @@ wm_status wm_report_to_table(const wm_report *r, int depth, char **out, wm_error
     grid_text(&g, &b, "", true);
     grid_free(&g);
 
-    wm_buf_printf(&b, "\nTop %zu modules (whole generation: calls × FLOPs per call)\n",
+    wm_buf_printf(&b, "\nTop %zu modules (whole generation; blocks.* = that layer in every "
+                      "block)\n",
                   v.hot.module_count);
-    grid_init(&g, "rllrr");
+    grid_init(&g, "rlrlrr");
     top_modules_grid(&v, &g, false);
     grid_text(&g, &b, "", true);
     grid_free(&g);
-    if (ties_note(&v, line, sizeof line))
-        wrap(&b, "", "", line, WRAP_WIDTH, false);
 
     wm_buf_printf(&b, "\nTop %zu categories (whole generation)\n", top_category_count(&v));
     grid_init(&g, "lrr");
@@ -754,14 +722,13 @@ static void markdown(const view *v, const char *title, bool with_tree, int depth
         grid_free(&g);
     }
 
-    wm_buf_printf(b, "\n## Top %zu modules (whole generation: calls × FLOPs per call)\n\n",
+    wm_buf_printf(b, "\n## Top %zu modules (whole generation: calls × FLOPs per call; "
+                     "`blocks.*` sums the same layer of every block)\n\n",
                   v->hot.module_count);
-    grid_init(&g, "rllrrr");
+    grid_init(&g, "rlrlrrr");
     top_modules_grid(v, &g, true);
     grid_md(&g, b);
     grid_free(&g);
-    if (ties_note(v, line, sizeof line))
-        wm_buf_printf(b, "\n%s\n", line);
 
     wm_buf_printf(b, "\n## Top %zu categories (whole generation)\n\n", top_category_count(v));
     grid_init(&g, "lrrr");
@@ -806,20 +773,6 @@ wm_status wm_report_summary_md(const wm_report *r, char **out, wm_error *err)
 }
 
 /* ---- CSV ------------------------------------------------------------------------------------ */
-
-/* The aten key FlopCounterMode records for a node's own work, from the op list's aten column;
- * the fused CPU attention kernel records nothing (mode torch-cpu). Same rule as report.json. */
-static const char *aten_of(const wm_node *nd, wm_mode mode)
-{
-    static const char *const aten[WM_OP_COUNT] = {
-#define WM_X_ATEN(name, text, key) [name] = key,
-        WM_OP_LIST(WM_X_ATEN)
-#undef WM_X_ATEN
-    };
-    if ((unsigned)nd->op >= WM_OP_COUNT || (nd->op == WM_OP_SDPA && mode == WM_MODE_TORCH_CPU))
-        return "";
-    return aten[nd->op];
-}
 
 /* An RFC 4180 field: quoted when it holds a comma, a quote or a line break (quotes doubled). */
 static void csv_field(wm_buf *b, const char *s)
@@ -874,7 +827,7 @@ wm_status wm_report_to_csv(const wm_report *r, char **out, wm_error *err)
         wm_buf_puts(&b, ",");
         csv_field(&b, wm_category_name(nd->category));
         wm_buf_puts(&b, ",");
-        csv_field(&b, aten_of(nd, mode));
+        csv_field(&b, wm_op_aten(nd->op, mode));
         wm_buf_puts(&b, ",");
         csv_field(&b, shape);
         const uint64_t v[8] = {c[i].calls,        c[i].flops,  c[i].matrix_flops,

@@ -66,10 +66,21 @@ def leaf_flops(doc):
             for m in doc["modules"] if m["id"] not in parents]
 
 
+BLOCK_INDEX = re.compile(r"(?<=\.blocks\.)\d+(?=[.#]|$)")
+
+
 def expected_hotspots(doc, top):
+    """Leaves grouped by layer (the block index as '*'), ranked by whole-generation FLOPs, ties
+    by first appearance; categories summed over the leaves. Returns [(id, instances, flops)]."""
     leaves = [x for x in leaf_flops(doc) if x[2] > 0]
-    order = {x[0]: i for i, x in enumerate(leaves)}
-    mods = sorted(leaves, key=lambda x: (-x[2], order[x[0]]))[:top]
+    groups, first = {}, {}
+    for i, (mid, _, f) in enumerate(leaves):
+        key = BLOCK_INDEX.sub("*", mid)
+        n, total = groups.get(key, (0, 0))
+        groups[key] = (n + 1, total + f)
+        first.setdefault(key, i)
+    mods = sorted(((k, n, f) for k, (n, f) in groups.items()),
+                  key=lambda x: (-x[2], first[x[0]]))[:top]
     cats, first = {}, {}
     for i, (_, cat, f) in enumerate(leaves):
         cats[cat] = cats.get(cat, 0) + f
@@ -86,10 +97,13 @@ def test_hotspots_json_matches_modules(reports):
     p = run("hotspots", reports["tiny"], "--format", "json", check=0)
     h = json.loads(p.stdout)
     mods, cats = expected_hotspots(doc, 10)
-    assert [(m["id"], m["flops"]) for m in h["modules"]] == [(i, f) for i, _, f in mods]
+    assert [(m["id"], m["instances"], m["flops"]) for m in h["modules"]] == mods
     assert [(c["category"], c["flops"]) for c in h["categories"]] == cats
+    # the 40 blocks of the 14B model are identical: a group is 40 copies of one call
     for m in h["modules"]:
-        assert m["flops"] == m["calls"] * m["flops_per_call"]
+        assert m["flops"] == m["instances"] * m["calls"] * m["flops_per_call"]
+    assert h["modules"][0]["id"] == "transformer.blocks.*.ffn.net.0.proj"
+    assert h["modules"][0]["instances"] == 40
     total = doc["totals"]["flops"]
     assert sum(m["share"] for m in h["modules"]) <= 1.0 + 1e-9
     assert sum(c["share"] for c in h["categories"]) <= 1.0 + 1e-9
@@ -112,7 +126,7 @@ def test_hotspots_recomputes_rather_than_echoing(reports, tmp_path):
 def test_hotspots_table_and_md(reports):
     t = run("hotspots", reports["tiny"], check=0).stdout
     assert "Top 10 modules" in t and "Top 5 categories" in t
-    assert "transformer.blocks.0.ffn.net.0.proj" in t
+    assert "transformer.blocks.*.ffn.net.0.proj" in t
     md = run("hotspots", reports["tiny"], "--format", "md", "--top", "3", check=0).stdout
     assert "## Top 3 modules" in md
     rows = [ln for ln in md.splitlines() if re.match(r"^\| \d+ \|", ln)]
@@ -122,7 +136,10 @@ def test_hotspots_table_and_md(reports):
 def test_hotspots_top_n(reports):
     h = json.loads(run("hotspots", reports["tiny"], "--top", "25", "--format=json", check=0).stdout)
     mods, _ = expected_hotspots(load(reports["tiny"]), 25)
-    assert len(h["modules"]) == 25 == len(mods)
+    # 12 layers with counted work per block and 7 top-level leaves: fewer groups than 25
+    assert len(h["modules"]) == len(mods) == 19
+    h = json.loads(run("hotspots", reports["tiny"], "--top", "4", "--format=json", check=0).stdout)
+    assert len(h["modules"]) == 4
 
 
 def test_hotspots_on_written_artifact(tmp_path):
@@ -132,6 +149,8 @@ def test_hotspots_on_written_artifact(tmp_path):
     h = json.loads(run("hotspots", path, "--format", "json", check=0).stdout)
     mods, _ = expected_hotspots(load(path), 10)
     assert [m["id"] for m in h["modules"]] == [i for i, _, _ in mods]
+    # the report's own hotspots (summary.md, report.json) rank the same groups
+    assert [m["id"] for m in load(path)["hotspots"]["modules"]] == [i for i, _, _ in mods]
 
 
 # ---- compare --------------------------------------------------------------------------------
