@@ -59,7 +59,7 @@ run: build/wanmeter
 	build/wanmeter report
 
 check: build/wanmeter build/san/wanmeter $(SAN_TESTS) $(BENCHES)
-	sh scripts/check.sh
+	bash scripts/check.sh
 
 bench: $(BENCHES) build/wanmeter
 	sh bench/run.sh

@@ -38,8 +38,8 @@ if [ ! -x "$py" ]; then
     failed=$((failed + 1))
 else
     log=$(mktemp)
-    WANMETER=build/san/wanmeter "$py" -m pytest -q -p no:cacheprovider tests/cli reference/tests 2>&1 | tee "$log"
-    line=$(grep -E '^=+ .* in [0-9.]+s' "$log" | tail -1)
+    WANMETER=build/san/wanmeter "$py" -m pytest -q -p no:cacheprovider tests/cli reference/tests tests/verify 2>&1 | tee "$log"
+    line=$(grep -E '(passed|failed|error|errors|skipped|no tests ran).* in [0-9.]+s' "$log" | tail -1)
     p=$(printf '%s' "$line" | grep -oE '[0-9]+ passed' | grep -oE '[0-9]+' || true)
     f=$(printf '%s' "$line" | grep -oE '[0-9]+ (failed|errors?)' | awk '{s += $1} END {print s + 0}')
     s=$(printf '%s' "$line" | grep -oE '[0-9]+ skipped' | grep -oE '[0-9]+' || true)

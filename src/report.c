@@ -230,9 +230,11 @@ static wm_status add_standard_notes(wm_report *r, wm_error *err)
                                 err)))
         return s;
     snprintf(buf, sizeof buf,
-             "transformer: %llu forwards per generation = %llu steps x %llu forwards per step (%s)",
-             (unsigned long long)r->totals.forwards, (unsigned long long)w->num_inference_steps,
-             (unsigned long long)wm_workload_forwards_per_step(w),
+             "transformer: %llu forward%s per generation = %llu step%s x %llu forward%s per step "
+             "(%s)",
+             (unsigned long long)r->totals.forwards, r->totals.forwards == 1 ? "" : "s",
+             (unsigned long long)w->num_inference_steps, w->num_inference_steps == 1 ? "" : "s",
+             (unsigned long long)wm_workload_forwards_per_step(w), w->cfg ? "s" : "",
              w->cfg ? "classifier-free guidance: cond and uncond are separate calls"
                     : "no classifier-free guidance");
     if ((s = wm_report_add_note(r, buf, err)))

@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-EXACT = ROOT / "tests" / "verify" / "exact.yaml"
 
 
 def _have_torch(python):
