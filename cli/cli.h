@@ -32,7 +32,7 @@ int cli_flag_value(const char *cmd, int argc, char **argv, int *i, const char *n
 /* The model and workload flags shared by report, verify and later estimate. NULL = not given. */
 typedef struct cli_workload_opts {
     const char *config, *model, *workload;
-    const char *batch, *frames, *height, *width, *steps, *text_len, *dtype, *mode;
+    const char *batch, *frames, *height, *width, *steps, *text_len, *dtype, *mode, *stages;
     int cfg; /* -1 not given, 0 --no-cfg, 1 --cfg */
 } cli_workload_opts;
 
@@ -47,6 +47,11 @@ extern const char cli_workload_help[];
  * (strictly parsed; an error names the flag). The caller frees *cfg. */
 wm_status cli_resolve(const cli_workload_opts *o, wm_config **cfg, wm_model_config *mc,
                       wm_workload *w, wm_error *err);
+
+/* "text_encoder,transformer" -> a bit per stage; unknown names are errors. */
+wm_status cli_parse_stages(const char *list, uint32_t *mask, wm_error *err);
+/* Every stage in `mask` exists in the report's model. */
+wm_status cli_check_stages(const wm_report *r, uint32_t mask, wm_error *err);
 
 /* Errors about workload fields found after resolution (geometry, overflow) name the bare
  * field ("height"); this renames it after where the value came from: the flag ("--height")

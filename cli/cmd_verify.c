@@ -37,6 +37,9 @@ static const char verify_help[] =
     "  --device D          meta (default, from verify_run.device) | cpu | cuda\n"
     "  --against R         vendor (diffusers WanTransformer3DModel, default) | mirror\n"
     "                      (wanmeter's own PyTorch modules reproducing the math)\n"
+    "  --stage S           the pipeline stage to verify: transformer (default),\n"
+    "                      text_encoder, image_encoder, vae_encode, vae_decode,\n"
+    "                      transformer_2, or all (every stage the model has)\n"
     "  --reference FILE    compare with a reference JSON measured earlier instead\n"
     "  --keep-reference F  also save the measured reference JSON to F\n"
     "  --all               show every row (and every failure), not just the top levels\n"
@@ -108,9 +111,9 @@ static wm_status run_harness(const char *request, const char *out_path, bool end
 }
 
 /* Writes the request, runs the harness, loads the result; temporary files are removed. */
-static wm_status measure(const wm_report *r, const char *against, const char *device,
-                         uint64_t loop_max, bool end2end, const char *keep, wm_reference **ref,
-                         wm_error *err)
+static wm_status measure(const wm_report *r, wm_stage stage, const char *against,
+                         const char *device, uint64_t loop_max, bool end2end, const char *keep,
+                         wm_reference **ref, wm_error *err)
 {
     const char *tmp = getenv("TMPDIR");
     char dir[PATH_MAX], req_path[PATH_MAX + 32], out_path[PATH_MAX + 32];
@@ -121,7 +124,7 @@ static wm_status measure(const wm_report *r, const char *against, const char *de
     snprintf(req_path, sizeof req_path, "%s/request.json", dir);
     snprintf(out_path, sizeof out_path, "%s/reference.json", dir);
     char *request = NULL;
-    wm_status s = wm_reference_request_json(r, against, device, loop_max, &request, err);
+    wm_status s = wm_reference_request_json(r, stage, against, device, loop_max, &request, err);
     if (s == WM_OK)
         s = wm_write_file_atomic(req_path, request, strlen(request), err);
     free(request);
@@ -225,7 +228,8 @@ int cmd_verify(int argc, char **argv)
     const char *cmd = strcmp(sub, "layers") == 0 ? "verify layers"
                       : strcmp(sub, "end2end") == 0 ? "verify end2end" : "verify core";
     cli_workload_opts o = CLI_WORKLOAD_OPTS_INIT;
-    const char *device = NULL, *against = "vendor", *ref_path = NULL, *keep = NULL;
+    const char *device = NULL, *against = "vendor", *ref_path = NULL, *keep = NULL,
+               *stage_name = NULL;
     bool all = false;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
@@ -245,6 +249,8 @@ int cmd_verify(int argc, char **argv)
             r = cli_flag_value(cmd, argc, argv, &i, "--reference", &ref_path);
         if (r == 0)
             r = cli_flag_value(cmd, argc, argv, &i, "--keep-reference", &keep);
+        if (r == 0)
+            r = cli_flag_value(cmd, argc, argv, &i, "--stage", &stage_name);
         if (r < 0)
             return EXIT_USAGE;
         if (r == 0)
@@ -295,39 +301,92 @@ int cmd_verify(int argc, char **argv)
     }
 
     bool e2e = strcmp(sub, "end2end") == 0;
-    if (ref_path)
-        s = wm_reference_load(ref_path, &ref, &err);
-    else
-        s = measure(rep, against, device, vs.end2end_loop_max_forwards, e2e, keep, &ref, &err);
-    if (s == WM_OK)
-        s = wm_reference_check_matches(ref, rep, &err);
-    if (s != WM_OK)
-        goto done;
-    bool counted = wm_reference_attention_counted(ref);
-    if (counted != (w.mode != WM_MODE_TORCH_CPU) && w.mode != WM_MODE_FULL) {
-        s = wm_error_set(&err, WM_E_INPUT, "--mode",
-                         counted ? "use --mode torch" : "use --mode torch-cpu",
-                         "the reference (%s) %s attention cores, mode %s does not",
-                         wm_reference_device(ref), counted ? "counts" : "does not count",
-                         wm_mode_name(w.mode));
+    /* which stages: --stage NAME, --stage all, the reference file's, or the transformer */
+    uint32_t todo = 1u << WM_STAGE_TRANSFORMER;
+    if (stage_name && strcmp(stage_name, "all") == 0) {
+        todo = 0;
+        for (int k = 0; k < WM_STAGE_COUNT; k++)
+            todo |= wm_report_totals(rep)->stages[k].present ? 1u << k : 0;
+    } else if (stage_name) {
+        wm_stage st;
+        if (!wm_stage_parse(stage_name, &st)) {
+            s = wm_error_set(&err, WM_E_INPUT, "--stage",
+                             "use all, text_encoder, image_encoder, vae_encode, transformer, "
+                             "transformer_2 or vae_decode",
+                             "unknown stage '%s'", stage_name);
+            goto done;
+        }
+        if ((s = cli_check_stages(rep, 1u << st, &err)) != WM_OK)
+            goto done;
+        todo = 1u << st;
+    }
+    if (e2e && todo != 1u << WM_STAGE_TRANSFORMER) {
+        s = wm_error_set(&err, WM_E_INPUT, "--stage", "drop --stage",
+                         "end2end compares the transformer's whole-generation total");
         goto done;
     }
-    printf("verify %s: %s @ %s (batch %llu, %llu frames %llux%llu, text %llu)\n", sub, mc.id,
-           w.profile_id, (unsigned long long)w.batch_size, (unsigned long long)w.num_frames,
-           (unsigned long long)w.height, (unsigned long long)w.width,
-           (unsigned long long)w.text_len);
-    printf("reference: %s on %s (%s)%s; analytic mode %s\n", wm_reference_kind(ref),
-           wm_reference_device(ref), wm_reference_versions(ref),
-           counted ? "" : "; attention cores are NOT in this reference (torch 2.13.0 CPU)",
-           wm_mode_name(w.mode));
-
-    if (!e2e) {
+    if (ref_path && stage_name && strcmp(stage_name, "all") == 0) {
+        s = wm_error_set(&err, WM_E_INPUT, "--stage", "name one stage, or measure afresh",
+                         "--reference holds one stage's measurement");
+        goto done;
+    }
+    size_t stages_failed = 0, stages_run = 0;
+    for (int k = 0; k < WM_STAGE_COUNT && s == WM_OK; k++) {
+        if (!(todo >> k & 1u) && !ref_path)
+            continue;
+        if (ref_path)
+            s = wm_reference_load(ref_path, &ref, &err);
+        else
+            s = measure(rep, (wm_stage)k, against, device, vs.end2end_loop_max_forwards, e2e,
+                        keep, &ref, &err);
+        if (s == WM_OK)
+            s = wm_reference_check_matches(ref, rep, &err);
+        if (s != WM_OK)
+            goto done;
+        const wm_stage st = wm_reference_stage(ref);
+        const bool dit = st == WM_STAGE_TRANSFORMER || st == WM_STAGE_TRANSFORMER_2;
+        bool counted = wm_reference_attention_counted(ref);
+        /* the transformer's attention is fused: on the CPU FlopCounterMode does not count it */
+        if (dit && counted != (w.mode != WM_MODE_TORCH_CPU) && w.mode != WM_MODE_FULL) {
+            s = wm_error_set(&err, WM_E_INPUT, "--mode",
+                             counted ? "use --mode torch" : "use --mode torch-cpu",
+                             "the reference (%s) %s attention cores, mode %s does not",
+                             wm_reference_device(ref), counted ? "counts" : "does not count",
+                             wm_mode_name(w.mode));
+            goto done;
+        }
+        /* nothing on stdout before the first reference is known good */
+        if (stages_run == 0)
+            printf("verify %s: %s @ %s (batch %llu, %llu frames %llux%llu, text %llu)\n", sub,
+                   mc.id, w.profile_id, (unsigned long long)w.batch_size,
+                   (unsigned long long)w.num_frames, (unsigned long long)w.height,
+                   (unsigned long long)w.width, (unsigned long long)w.text_len);
+        printf("%sstage %s; reference: %s on %s (%s)%s; analytic mode %s\n",
+               stages_run ? "\n" : "", wm_stage_name(st), wm_reference_kind(ref),
+               wm_reference_device(ref), wm_reference_versions(ref),
+               dit && !counted ? "; attention cores are NOT in this reference (torch 2.13.0 CPU)"
+                               : "",
+               wm_mode_name(w.mode));
+        stages_run++;
+        if (e2e)
+            break;
         printf("tolerance %g (verify_run.accept_rel_diff.layers)\n", vs.accept_layers);
         if ((s = wm_verify_layers(rep, ref, vs.accept_layers, &res, &err)) != WM_OK)
             goto done;
         print_table(&res, all, "module");
         print_summary(&res, vs.accept_layers, "modules");
-        rc = res.failed ? EXIT_VERIFY_FAILED : EXIT_OK;
+        stages_failed += res.failed > 0;
+        wm_verify_result_free(&res);
+        wm_reference_free(ref);
+        ref = NULL;
+        if (ref_path)
+            break;
+    }
+    if (!e2e) {
+        if (stages_run > 1)
+            printf("\n%zu stages verified, %zu failed: %s\n", stages_run, stages_failed,
+                   stages_failed ? "FAIL" : "PASS");
+        rc = stages_failed ? EXIT_VERIFY_FAILED : EXIT_OK;
     } else {
         uint64_t flops = 0, run = 0, per_gen = 0;
         const char *method = NULL;

@@ -68,7 +68,10 @@ const char cli_workload_help[] =
     "  --cfg / --no-cfg    classifier-free guidance: 2 forwards per step, or 1\n"
     "  --dtype T           bf16 | fp16 | fp32 (bytes of weights and activations)\n"
     "  --mode M            torch (FlopCounterMode on meta/CUDA) | torch-cpu (attention\n"
-    "                      cores 0, as on the CPU in torch 2.13.0) | full (+ elementwise)\n";
+    "                      cores 0, as on the CPU in torch 2.13.0) | full (+ elementwise)\n"
+    "  --stages LIST       stages counted in totals.flops, comma-separated: text_encoder,\n"
+    "                      image_encoder, vae_encode, transformer, transformer_2, vae_decode\n"
+    "                      (default: every stage the model has)\n";
 
 int cli_parse_workload_flag(const char *cmd, int argc, char **argv, int *i, cli_workload_opts *o)
 {
@@ -79,7 +82,7 @@ int cli_parse_workload_flag(const char *cmd, int argc, char **argv, int *i, cli_
         {"--config", &o->config}, {"--model", &o->model},   {"--workload", &o->workload},
         {"--batch", &o->batch},   {"--frames", &o->frames}, {"--height", &o->height},
         {"--width", &o->width},   {"--steps", &o->steps},   {"--text-len", &o->text_len},
-        {"--dtype", &o->dtype},   {"--mode", &o->mode},
+        {"--dtype", &o->dtype},   {"--mode", &o->mode},     {"--stages", &o->stages},
     };
     if (strcmp(argv[*i], "--cfg") == 0 || strcmp(argv[*i], "--no-cfg") == 0) {
         o->cfg = argv[*i][2] == 'c';
@@ -124,6 +127,39 @@ wm_status cli_resolve(const cli_workload_opts *o, wm_config **cfg, wm_model_conf
     if (o->mode && !wm_mode_parse(o->mode, &w->mode))
         return wm_error_set(err, WM_E_INPUT, "--mode", "use torch, torch-cpu or full",
                             "unknown mode '%s'", o->mode);
+    if (o->stages && (s = cli_parse_stages(o->stages, &w->stages, err)) != WM_OK)
+        return s;
+    return WM_OK;
+}
+
+wm_status cli_parse_stages(const char *list, uint32_t *mask, wm_error *err)
+{
+    static const char fix[] = "use a comma-separated list of text_encoder, image_encoder, "
+                              "vae_encode, transformer, transformer_2, vae_decode";
+    char buf[256];
+    if (!*list || strlen(list) >= sizeof buf)
+        return wm_error_set(err, WM_E_INPUT, "--stages", fix, "'%s' is not a list of stages", list);
+    snprintf(buf, sizeof buf, "%s", list);
+    *mask = 0;
+    for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        wm_stage st;
+        if (!wm_stage_parse(tok, &st))
+            return wm_error_set(err, WM_E_INPUT, "--stages", fix, "unknown stage '%s'", tok);
+        *mask |= 1u << st;
+    }
+    if (!*mask)
+        return wm_error_set(err, WM_E_INPUT, "--stages", fix, "names no stage");
+    return WM_OK;
+}
+
+wm_status cli_check_stages(const wm_report *r, uint32_t mask, wm_error *err)
+{
+    const wm_totals *t = wm_report_totals(r);
+    for (int k = 0; k < WM_STAGE_COUNT; k++)
+        if ((mask >> k & 1u) && !t->stages[k].present)
+            return wm_error_set(err, WM_E_INPUT, "--stages",
+                                "name stages the model has: report --format json lists them",
+                                "the model has no %s stage", wm_stage_name((wm_stage)k));
     return WM_OK;
 }
 

@@ -141,6 +141,8 @@ int cmd_report(int argc, char **argv)
         s = wm_model_build(&mc, &model, &err);
     if (s == WM_OK && (s = wm_report_create(model, &w, &rep, &err)) != WM_OK)
         cli_name_field(&o, &w, &err);
+    if (s == WM_OK)
+        s = cli_check_stages(rep, w.stages, &err);
     if (s == WM_OK) {
         const wm_geometry *g = wm_report_geometry(rep);
         if (g->frames_not_4n1)

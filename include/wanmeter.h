@@ -143,7 +143,8 @@ typedef enum wm_op {
 
 const char *wm_op_name(wm_op op);
 /* The aten key FlopCounterMode files the op's own work under on the meta device, or "" for
- * work it does not count; in mode torch-cpu the attention core has none. */
+ * work it does not count; in mode torch-cpu the attention core has none. A linear without bias
+ * is aten.mm (see wm_node_aten). */
 const char *wm_op_aten(wm_op op, wm_mode mode);
 
 /* Categories a leaf's work is reported under. */
@@ -166,8 +167,88 @@ typedef enum wm_category {
 
 const char *wm_category_name(wm_category c);
 
+/* Pipeline stages, in the order a generation runs them. Each is a set of top-level modules
+ * (roots of the layer tree) named by their diffusers pipeline path; `calls` says how often a
+ * stage runs in one generation (evaluation sets it):
+ *   text_encoder    forwards per step (prompt, and the negative prompt under guidance), batch B
+ *   image_encoder   once (I2V/FLF2V)
+ *   vae_encode      once (I2V/FLF2V/VACE conditioning)
+ *   transformer     steps x forwards per step (Wan2.2 A14B: the high-noise steps)
+ *   transformer_2   Wan2.2 A14B: the low-noise steps x forwards per step
+ *   vae_decode      once */
+#define WM_STAGE_LIST(X)                                                                       \
+    X(WM_STAGE_TEXT_ENCODER, "text_encoder")                                                   \
+    X(WM_STAGE_IMAGE_ENCODER, "image_encoder")                                                 \
+    X(WM_STAGE_VAE_ENCODE, "vae_encode")                                                       \
+    X(WM_STAGE_TRANSFORMER, "transformer")                                                     \
+    X(WM_STAGE_TRANSFORMER_2, "transformer_2")                                                 \
+    X(WM_STAGE_VAE_DECODE, "vae_decode")
+
+typedef enum wm_stage {
+#define WM_X_ENUM(name, text) name,
+    WM_STAGE_LIST(WM_X_ENUM)
+#undef WM_X_ENUM
+    WM_STAGE_COUNT
+} wm_stage;
+
+const char *wm_stage_name(wm_stage s);
+bool wm_stage_parse(const char *s, wm_stage *out);
+
 /* ---- model configuration (one field per diffusers config.json field) --------------------- */
 
+/* vae/config.json (diffusers AutoencoderKLWan). */
+typedef struct wm_vae_config {
+    char class_name[64];          /* "AutoencoderKLWan" */
+    uint64_t base_dim;            /* encoder base channels (96; 160 for the Wan2.2 VAE) */
+    uint64_t decoder_base_dim;    /* 0 = null: base_dim */
+    uint64_t z_dim;               /* latent channels (16; 48) */
+    uint64_t dim_mult[8];
+    size_t dim_mult_count;
+    uint64_t num_res_blocks;
+    double attn_scales[8];
+    size_t attn_scales_count;
+    bool temperal_downsample[8];  /* (sic: diffusers' spelling) */
+    size_t temperal_downsample_count;
+    bool is_residual;             /* Wan2.2 VAE */
+    uint64_t in_channels;         /* 3 */
+    uint64_t out_channels;        /* 3 */
+    uint64_t patch_size;          /* 0 = null; 2 for the Wan2.2 VAE (pixel patchify) */
+    uint64_t scale_factor_temporal;
+    uint64_t scale_factor_spatial;
+} wm_vae_config;
+
+/* text_encoder/config.json (transformers UMT5EncoderModel, UMT5Config). */
+typedef struct wm_text_encoder_config {
+    char class_name[64];          /* "UMT5EncoderModel" */
+    uint64_t d_model, d_ff, d_kv, num_heads, num_layers, vocab_size;
+    uint64_t relative_attention_num_buckets, relative_attention_max_distance;
+    char feed_forward_proj[32];   /* "gated-gelu" */
+    double layer_norm_epsilon;
+} wm_text_encoder_config;
+
+/* image_encoder/config.json (transformers CLIPVisionModel, CLIPVisionConfig). */
+typedef struct wm_image_encoder_config {
+    char class_name[64];          /* "CLIPVisionModel" */
+    uint64_t hidden_size, intermediate_size, num_hidden_layers, num_attention_heads;
+    uint64_t image_size, patch_size, num_channels, projection_dim;
+    char hidden_act[32];          /* "gelu" */
+    double layer_norm_eps;
+} wm_image_encoder_config;
+
+/* The pipeline's own settings (model_index.json, scheduler, pipeline defaults). */
+typedef struct wm_pipeline_config {
+    uint64_t vae_scale_factor_temporal;
+    uint64_t vae_scale_factor_spatial;
+    double boundary_ratio;        /* Wan2.2 A14B: two experts (transformer, transformer_2), the
+                                   * switch at t >= ratio * 1000; 0 = one transformer */
+    bool expand_timesteps;        /* Wan2.2 TI2V-5B: per-token timestep */
+    double flow_shift;            /* scheduler shift (used for the A14B step split) */
+    uint64_t num_train_timesteps; /* 1000 */
+} wm_pipeline_config;
+
+/* A model: its transformer (flat fields, the transformer/config.json of the diffusers snapshot)
+ * and the other components of its pipeline. A component whose `has_` flag is false is not in
+ * the preset: its stage is reported as not modelled. */
 typedef struct wm_model_config {
     char id[64];            /* preset name, e.g. "wan2.1-t2v-14b" */
     char variant[32];       /* "t2v", ... */
@@ -190,9 +271,15 @@ typedef struct wm_model_config {
     uint64_t added_kv_proj_dim;  /* 0 = null */
     uint64_t rope_max_seq_len;
     uint64_t pos_embed_seq_len;  /* 0 = null */
-    /* pipeline: the VAE's compression */
-    uint64_t vae_scale_factor_temporal;
-    uint64_t vae_scale_factor_spatial;
+    uint64_t vace_layers[64];    /* WanVACETransformer3DModel: blocks with a VACE block */
+    size_t vace_layers_count;    /* 0 = not a VACE model */
+    uint64_t vace_in_channels;
+    /* the other components */
+    bool has_vae, has_text_encoder, has_image_encoder;
+    wm_vae_config vae;
+    wm_text_encoder_config text_encoder;
+    wm_image_encoder_config image_encoder;
+    wm_pipeline_config pipeline;
 } wm_model_config;
 
 /* Checks ranges and consistency (heads × head_dim, patch sizes, ...). */
@@ -210,6 +297,8 @@ typedef struct wm_workload {
     bool cfg;                     /* classifier-free guidance: 2 DiT forwards per step */
     wm_dtype dtype;
     wm_mode mode;
+    uint32_t stages;              /* bit (1 << wm_stage) per stage counted in totals.flops;
+                                   * 0 = every stage the model has */
 } wm_workload;
 
 static inline uint64_t wm_workload_forwards_per_step(const wm_workload *w) { return w->cfg ? 2 : 1; }
@@ -277,6 +366,11 @@ typedef enum wm_rows {
     WM_ROWS_VIDEO,  /* B * L                (video tokens) */
     WM_ROWS_TEXT,   /* B * Lt               (text tokens) */
     WM_ROWS_IMAGE,  /* B * Li               (image tokens) */
+    WM_ROWS_FIXED,  /* B * fixed_len        (a length fixed by the model: CLIP's 257 tokens) */
+    WM_ROWS_GRID,   /* B * frames * hh * ww: a VAE feature map, from the node's grid fields:
+                     * frames = max(0, t_mul * T + t_add), hh = h * hw_mul / hw_div (ww alike),
+                     * T, h, w the latent sizes. For an SDPA node: per-frame attention, batch
+                     * B * frames, Lq = Lk = hh * ww. */
     WM_ROWS_COUNT
 } wm_rows;
 
@@ -301,12 +395,21 @@ typedef struct wm_node {
     bool bias;
     bool fp32_params;      /* kept in fp32 by diffusers (_keep_in_fp32_modules) */
     uint64_t params;       /* this node's own parameters, children excluded */
-    const char *stage;     /* "transformer" */
+    wm_stage stage;        /* the pipeline stage the node belongs to */
+    uint32_t batch_mul;    /* rows are B * batch_mul * ... (FLF2V encodes 2 images); >= 1 */
+    uint64_t fixed_len;    /* WM_ROWS_FIXED */
+    int32_t t_mul, t_add;  /* WM_ROWS_GRID: frames = t_mul * T + t_add */
+    uint32_t hw_mul, hw_div; /* WM_ROWS_GRID: spatial scale from the latent h, w */
+    bool explicit_matmul;  /* SDPA written as two matmuls (umT5): counted on every device */
     uint32_t subtree_size; /* this node and its descendants: nodes [i, i + subtree_size) */
     int32_t repeat_of;     /* a structurally identical earlier sibling subtree (blocks.1..N-1
                             * -> blocks.0), or -1; its counts equal the original's for every
                             * workload, so evaluation copies them */
 } wm_node;
+
+/* The aten key of the node's own work: wm_op_aten, with aten.mm for a linear without bias and
+ * aten.bmm for an attention written as explicit matmuls (counted in torch-cpu too). */
+const char *wm_node_aten(const wm_node *nd, wm_mode mode);
 
 typedef struct wm_model wm_model;
 
@@ -331,14 +434,25 @@ typedef struct wm_counts {
     uint64_t bytes_written;  /* ONE call, children included */
 } wm_counts;
 
+typedef struct wm_stage_total {
+    bool present;                   /* the model has this stage */
+    bool selected;                  /* counted in totals.flops */
+    uint64_t calls;                 /* per generation */
+    uint64_t flops_per_call;
+    uint64_t flops;                 /* calls * flops_per_call */
+    uint64_t params, weight_bytes;
+} wm_stage_total;
+
 typedef struct wm_totals {
-    uint64_t flops;                 /* whole generation, selected stages (DiT only for now) */
-    uint64_t flops_per_forward;     /* one transformer forward */
+    uint64_t flops;                 /* whole generation, the selected stages */
+    uint64_t transformer_flops;     /* whole generation, the transformer stage(s) only */
+    wm_stage_total stages[WM_STAGE_COUNT];
+    uint64_t flops_per_forward;     /* one forward of the first transformer */
     uint64_t flops_per_step;        /* forwards_per_step forwards */
     uint64_t matrix_flops_per_forward;
     uint64_t vector_flops_per_forward;
-    uint64_t forwards;              /* steps * forwards_per_step */
-    uint64_t params;
+    uint64_t forwards;              /* steps * forwards_per_step (both experts together) */
+    uint64_t params;                /* every stage */
     uint64_t weight_bytes;
     uint64_t peak_activation_bytes; /* one forward, flash-style attention: see docs/memory.md */
     uint64_t kv_cache_bytes;        /* 0: a diffusion transformer keeps no KV cache */
@@ -443,11 +557,13 @@ uint64_t wm_reference_flops_per_forward(const wm_reference *ref);
 bool wm_reference_end2end(const wm_reference *ref, uint64_t *flops, const char **method,
                           uint64_t *forwards_run, uint64_t *forwards_per_generation);
 
-/* The request the harness reads: the model's config.json fields, the pipeline's VAE factors,
- * the workload, which reference (`kind`: vendor | mirror) on which device (meta | cpu | cuda),
- * and the end-to-end loop limit. A malloc'd JSON string. */
-wm_status wm_reference_request_json(const wm_report *r, const char *kind, const char *device,
-                                    uint64_t loop_max_forwards, char **out, wm_error *err);
+/* The request the harness reads: the stage to measure, the config.json of every component
+ * (`configs`; `model` repeats the transformer's), the pipeline settings, the workload, which
+ * reference (`kind`: vendor | mirror) on which device (meta | cpu | cuda), and the end-to-end
+ * loop limit. A malloc'd JSON string. */
+wm_status wm_reference_request_json(const wm_report *r, wm_stage stage, const char *kind,
+                                    const char *device, uint64_t loop_max_forwards, char **out,
+                                    wm_error *err);
 
 /* Checks that the reference measured the same model and workload as the report: the model
  * config fields, batch, text length and the latent geometry. */
@@ -480,6 +596,8 @@ typedef struct wm_verify_result {
  * parent counts do). */
 wm_status wm_verify_layers(const wm_report *r, const wm_reference *ref, double tolerance,
                            wm_verify_result *out, wm_error *err);
+/* The stage the reference measured (its "stage" field; transformer when absent). */
+wm_stage wm_reference_stage(const wm_reference *ref);
 /* The report's own invariants: every container equals the sum of its children (FLOPs, params,
  * bytes), the model equals its blocks plus its top-level modules, the tree matches the
  * closed-form totals of docs/formulas.md, and the generation totals equal per-forward ×

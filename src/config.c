@@ -4,8 +4,12 @@
  *
  * Top-level keys: defaults, models, workloads, verify_run, output (as in configs/wanmeter.yaml)
  * and, in a user file, `model:` and `workload:`: the selection (`name:`) and per-field
- * overrides applied to whatever is selected. A `models.<name>` entry may start from another
- * preset with `base: <preset>`. Every unknown key is an error naming it, with file:line:column.
+ * overrides applied to whatever is selected. A model is sections named like the files of a
+ * diffusers snapshot — transformer, vae, text_encoder, image_encoder (their config.json
+ * fields) — plus pipeline; a `models.<name>` entry may start from another preset with
+ * `base: <preset>`. In `model:` overrides, transformer fields may also be written without the
+ * section (`model: {num_layers: 2}`, `models.x: {base: ..., num_layers: 2}`). Every unknown
+ * key is an error naming it, with file:line:column.
  */
 #include <stddef.h>
 #include <stdio.h>
@@ -23,40 +27,176 @@ struct wm_config {
 
 /* ---- model fields: one row per config.json field ---------------------------------------- */
 
-typedef enum { F_U64, F_U64_NULLABLE, F_BOOL, F_DOUBLE, F_STRING, F_PATCH } field_kind;
+typedef enum {
+    F_U64,          /* whole number >= 1 */
+    F_U64_NULLABLE, /* whole number >= 1, or null (stored as 0) */
+    F_BOOL,
+    F_DOUBLE,
+    F_STRING,
+    F_U64_LIST,     /* [whole numbers]; count at count_offset */
+    F_BOOL_LIST,
+    F_DOUBLE_LIST,
+} field_kind;
 
 typedef struct {
     const char *key;
     field_kind kind;
-    size_t offset;
-    size_t size; /* strings: buffer size */
+    size_t offset;       /* within the section's struct */
+    size_t size;         /* strings: buffer size; lists: capacity (elements) */
+    size_t count_offset; /* lists: where the element count goes; SIZE_MAX: exactly `size` */
+    bool required;       /* must be given when the section is (else the section's default) */
 } field;
 
-#define MF(key, kind, member) {key, kind, offsetof(wm_model_config, member), sizeof(((wm_model_config *)0)->member)}
-static const field model_fields[] = {
-    MF("variant", F_STRING, variant),
-    MF("_class_name", F_STRING, class_name),
-    MF("patch_size", F_PATCH, patch_size),
-    MF("num_attention_heads", F_U64, num_attention_heads),
-    MF("attention_head_dim", F_U64, attention_head_dim),
-    MF("in_channels", F_U64, in_channels),
-    MF("out_channels", F_U64, out_channels),
-    MF("text_dim", F_U64, text_dim),
-    MF("freq_dim", F_U64, freq_dim),
-    MF("ffn_dim", F_U64, ffn_dim),
-    MF("num_layers", F_U64, num_layers),
-    MF("cross_attn_norm", F_BOOL, cross_attn_norm),
-    MF("qk_norm", F_STRING, qk_norm),
-    MF("eps", F_DOUBLE, eps),
-    MF("image_dim", F_U64_NULLABLE, image_dim),
-    MF("added_kv_proj_dim", F_U64_NULLABLE, added_kv_proj_dim),
-    MF("rope_max_seq_len", F_U64, rope_max_seq_len),
-    MF("pos_embed_seq_len", F_U64_NULLABLE, pos_embed_seq_len),
-    MF("vae_scale_factor_temporal", F_U64, vae_scale_factor_temporal),
-    MF("vae_scale_factor_spatial", F_U64, vae_scale_factor_spatial),
+#define F(type, key, kind, member, req)                                                       \
+    {key, kind, offsetof(type, member), sizeof(((type *)0)->member), SIZE_MAX, req}
+#define FA(type, key, kind, member, req)                                                      \
+    {key, kind, offsetof(type, member),                                                        \
+     sizeof(((type *)0)->member) / sizeof(((type *)0)->member[0]), SIZE_MAX, req}
+#define FL(type, key, kind, member, count, req)                                               \
+    {key, kind, offsetof(type, member),                                                        \
+     sizeof(((type *)0)->member) / sizeof(((type *)0)->member[0]), offsetof(type, count), req}
+
+/* transformer/config.json (WanTransformer3DModel, WanVACETransformer3DModel) */
+static const field transformer_fields[] = {
+    F(wm_model_config, "_class_name", F_STRING, class_name, true),
+    FA(wm_model_config, "patch_size", F_U64_LIST, patch_size, true),
+    F(wm_model_config, "num_attention_heads", F_U64, num_attention_heads, true),
+    F(wm_model_config, "attention_head_dim", F_U64, attention_head_dim, true),
+    F(wm_model_config, "in_channels", F_U64, in_channels, true),
+    F(wm_model_config, "out_channels", F_U64, out_channels, true),
+    F(wm_model_config, "text_dim", F_U64, text_dim, true),
+    F(wm_model_config, "freq_dim", F_U64, freq_dim, true),
+    F(wm_model_config, "ffn_dim", F_U64, ffn_dim, true),
+    F(wm_model_config, "num_layers", F_U64, num_layers, true),
+    F(wm_model_config, "cross_attn_norm", F_BOOL, cross_attn_norm, true),
+    F(wm_model_config, "qk_norm", F_STRING, qk_norm, true),
+    F(wm_model_config, "eps", F_DOUBLE, eps, true),
+    F(wm_model_config, "image_dim", F_U64_NULLABLE, image_dim, false),
+    F(wm_model_config, "added_kv_proj_dim", F_U64_NULLABLE, added_kv_proj_dim, false),
+    F(wm_model_config, "rope_max_seq_len", F_U64, rope_max_seq_len, true),
+    F(wm_model_config, "pos_embed_seq_len", F_U64_NULLABLE, pos_embed_seq_len, false),
+    FL(wm_model_config, "vace_layers", F_U64_LIST, vace_layers, vace_layers_count, false),
+    F(wm_model_config, "vace_in_channels", F_U64_NULLABLE, vace_in_channels, false),
 };
-#undef MF
-#define N_MODEL_FIELDS (sizeof model_fields / sizeof model_fields[0])
+
+/* vae/config.json (AutoencoderKLWan); latents_mean/std and dropout do not change the work */
+static const field vae_fields[] = {
+    F(wm_vae_config, "_class_name", F_STRING, class_name, false),
+    F(wm_vae_config, "base_dim", F_U64, base_dim, true),
+    F(wm_vae_config, "decoder_base_dim", F_U64_NULLABLE, decoder_base_dim, false),
+    F(wm_vae_config, "z_dim", F_U64, z_dim, true),
+    FL(wm_vae_config, "dim_mult", F_U64_LIST, dim_mult, dim_mult_count, true),
+    F(wm_vae_config, "num_res_blocks", F_U64, num_res_blocks, true),
+    FL(wm_vae_config, "attn_scales", F_DOUBLE_LIST, attn_scales, attn_scales_count, false),
+    FL(wm_vae_config, "temperal_downsample", F_BOOL_LIST, temperal_downsample,
+       temperal_downsample_count, true),
+    F(wm_vae_config, "is_residual", F_BOOL, is_residual, false),
+    F(wm_vae_config, "in_channels", F_U64, in_channels, false),
+    F(wm_vae_config, "out_channels", F_U64, out_channels, false),
+    F(wm_vae_config, "patch_size", F_U64_NULLABLE, patch_size, false),
+    F(wm_vae_config, "scale_factor_temporal", F_U64, scale_factor_temporal, false),
+    F(wm_vae_config, "scale_factor_spatial", F_U64, scale_factor_spatial, false),
+};
+
+/* text_encoder/config.json (UMT5EncoderModel) */
+static const field text_encoder_fields[] = {
+    F(wm_text_encoder_config, "_class_name", F_STRING, class_name, false),
+    F(wm_text_encoder_config, "d_model", F_U64, d_model, true),
+    F(wm_text_encoder_config, "d_ff", F_U64, d_ff, true),
+    F(wm_text_encoder_config, "d_kv", F_U64, d_kv, true),
+    F(wm_text_encoder_config, "num_heads", F_U64, num_heads, true),
+    F(wm_text_encoder_config, "num_layers", F_U64, num_layers, true),
+    F(wm_text_encoder_config, "vocab_size", F_U64, vocab_size, true),
+    F(wm_text_encoder_config, "relative_attention_num_buckets", F_U64,
+      relative_attention_num_buckets, true),
+    F(wm_text_encoder_config, "relative_attention_max_distance", F_U64,
+      relative_attention_max_distance, false),
+    F(wm_text_encoder_config, "feed_forward_proj", F_STRING, feed_forward_proj, true),
+    F(wm_text_encoder_config, "layer_norm_epsilon", F_DOUBLE, layer_norm_epsilon, false),
+};
+
+/* image_encoder/config.json (CLIPVisionModel) */
+static const field image_encoder_fields[] = {
+    F(wm_image_encoder_config, "_class_name", F_STRING, class_name, false),
+    F(wm_image_encoder_config, "hidden_size", F_U64, hidden_size, true),
+    F(wm_image_encoder_config, "intermediate_size", F_U64, intermediate_size, true),
+    F(wm_image_encoder_config, "num_hidden_layers", F_U64, num_hidden_layers, true),
+    F(wm_image_encoder_config, "num_attention_heads", F_U64, num_attention_heads, true),
+    F(wm_image_encoder_config, "image_size", F_U64, image_size, true),
+    F(wm_image_encoder_config, "patch_size", F_U64, patch_size, true),
+    F(wm_image_encoder_config, "num_channels", F_U64, num_channels, false),
+    F(wm_image_encoder_config, "projection_dim", F_U64, projection_dim, false),
+    F(wm_image_encoder_config, "hidden_act", F_STRING, hidden_act, false),
+    F(wm_image_encoder_config, "layer_norm_eps", F_DOUBLE, layer_norm_eps, false),
+};
+
+/* pipeline settings */
+static const field pipeline_fields[] = {
+    F(wm_pipeline_config, "vae_scale_factor_temporal", F_U64, vae_scale_factor_temporal, true),
+    F(wm_pipeline_config, "vae_scale_factor_spatial", F_U64, vae_scale_factor_spatial, true),
+    F(wm_pipeline_config, "boundary_ratio", F_DOUBLE, boundary_ratio, false),
+    F(wm_pipeline_config, "expand_timesteps", F_BOOL, expand_timesteps, false),
+    F(wm_pipeline_config, "flow_shift", F_DOUBLE, flow_shift, false),
+    F(wm_pipeline_config, "num_train_timesteps", F_U64, num_train_timesteps, false),
+};
+#undef F
+#undef FA
+#undef FL
+
+#define COUNT_OF(a) (sizeof(a) / sizeof((a)[0]))
+enum { S_TRANSFORMER, S_VAE, S_TEXT_ENCODER, S_IMAGE_ENCODER, S_PIPELINE, S_COUNT };
+typedef struct {
+    const char *name;
+    const field *fields;
+    size_t n;
+    size_t offset;     /* of the section's struct within wm_model_config */
+    size_t has_offset; /* of its `has_` flag, or SIZE_MAX when the section is required */
+} section;
+static const section sections[S_COUNT] = {
+    [S_TRANSFORMER] = {"transformer", transformer_fields, COUNT_OF(transformer_fields), 0, SIZE_MAX},
+    [S_VAE] = {"vae", vae_fields, COUNT_OF(vae_fields), offsetof(wm_model_config, vae),
+               offsetof(wm_model_config, has_vae)},
+    [S_TEXT_ENCODER] = {"text_encoder", text_encoder_fields, COUNT_OF(text_encoder_fields),
+                        offsetof(wm_model_config, text_encoder),
+                        offsetof(wm_model_config, has_text_encoder)},
+    [S_IMAGE_ENCODER] = {"image_encoder", image_encoder_fields, COUNT_OF(image_encoder_fields),
+                         offsetof(wm_model_config, image_encoder),
+                         offsetof(wm_model_config, has_image_encoder)},
+    [S_PIPELINE] = {"pipeline", pipeline_fields, COUNT_OF(pipeline_fields),
+                    offsetof(wm_model_config, pipeline), SIZE_MAX},
+};
+
+/* Defaults of the optional fields (the classes' own defaults). */
+static void config_defaults(wm_model_config *c)
+{
+    *c = (wm_model_config){0};
+    snprintf(c->vae.class_name, sizeof c->vae.class_name, "AutoencoderKLWan");
+    c->vae.in_channels = c->vae.out_channels = 3;
+    c->vae.scale_factor_temporal = 4;
+    c->vae.scale_factor_spatial = 8;
+    snprintf(c->text_encoder.class_name, sizeof c->text_encoder.class_name, "UMT5EncoderModel");
+    c->text_encoder.relative_attention_max_distance = 128;
+    c->text_encoder.layer_norm_epsilon = 1e-6;
+    snprintf(c->image_encoder.class_name, sizeof c->image_encoder.class_name, "CLIPVisionModel");
+    c->image_encoder.num_channels = 3;
+    snprintf(c->image_encoder.hidden_act, sizeof c->image_encoder.hidden_act, "gelu");
+    c->image_encoder.layer_norm_eps = 1e-5;
+    c->pipeline.flow_shift = 5.0;
+    c->pipeline.num_train_timesteps = 1000;
+}
+
+/* Which fields were given, per section (a preset and its overrides add up). */
+typedef struct {
+    bool seen[S_COUNT][32];
+    bool present[S_COUNT];
+} seen_set;
+
+/* "a.b" into out (truncated when too long: messages only). */
+static void join_path(char *out, size_t cap, const char *a, const char *b)
+{
+    if (snprintf(out, cap, "%s.%s", a, b) < 0 && cap > 0)
+        out[0] = '\0';
+}
 
 static const field *find_field(const field *fields, size_t n, const char *key)
 {
@@ -66,13 +206,11 @@ static const field *find_field(const field *fields, size_t n, const char *key)
     return NULL;
 }
 
-static void join_keys(char *buf, size_t cap, const field *fields, size_t n, const char *skip)
+static void join_keys(char *buf, size_t cap, const field *fields, size_t n)
 {
     size_t used = 0;
     buf[0] = '\0';
     for (size_t i = 0; i < n && used < cap; i++) {
-        if (skip && strcmp(fields[i].key, skip) == 0)
-            continue;
         int k = snprintf(buf + used, cap - used, "%s%s", used ? ", " : "", fields[i].key);
         if (k < 0)
             break;
@@ -98,10 +236,53 @@ static wm_status unknown_key(const wm_ynode *map, size_t i, const char *path, co
     return WM_E_INPUT;
 }
 
-static wm_status set_field(const field *f, const wm_ynode *v, const char *what, void *base,
+static wm_status bad_node(const wm_ynode *v, const char *what, const char *fix, const char *why,
+                          wm_error *err)
+{
+    wm_error_set(err, WM_E_INPUT, what, fix, "%s", why);
+    wm_ynode_mark(v, err);
+    return WM_E_INPUT;
+}
+
+static wm_status set_list(const field *f, const wm_ynode *v, const char *what, char *base,
+                          wm_error *err)
+{
+    if (v->kind != WM_Y_SEQ)
+        return bad_node(v, what, "write it as a list, e.g. [1, 2, 2]", "must be a list", err);
+    if (f->count_offset == SIZE_MAX && v->count != f->size) {
+        char why[96], fix[96];
+        snprintf(why, sizeof why, "must be a list of %zu entries", f->size);
+        snprintf(fix, sizeof fix, "write %zu values, e.g. [1, 2, 2]", f->size);
+        return bad_node(v, what, fix, why, err);
+    }
+    if (v->count > f->size) {
+        char why[96];
+        snprintf(why, sizeof why, "has %zu entries, more than the %zu wanmeter reads", v->count,
+                 f->size);
+        return bad_node(v, what, "use a shorter list", why, err);
+    }
+    for (size_t i = 0; i < v->count; i++) {
+        char w[224];
+        snprintf(w, sizeof w, "%s[%zu]", what, i);
+        wm_status s;
+        if (f->kind == F_U64_LIST)
+            s = wm_ynode_u64(v->items[i], w, 1, WM_COUNT_MAX, (uint64_t *)(base + f->offset) + i, err);
+        else if (f->kind == F_BOOL_LIST)
+            s = wm_ynode_bool(v->items[i], w, (bool *)(base + f->offset) + i, err);
+        else
+            s = wm_ynode_double(v->items[i], w, (double *)(base + f->offset) + i, err);
+        if (s != WM_OK)
+            return s;
+    }
+    if (f->count_offset != SIZE_MAX)
+        *(size_t *)(base + f->count_offset) = v->count;
+    return WM_OK;
+}
+
+static wm_status set_field(const field *f, const wm_ynode *v, const char *what, char *base,
                            wm_error *err)
 {
-    char *dst = (char *)base + f->offset;
+    char *dst = base + f->offset;
     switch (f->kind) {
     case F_U64:
         return wm_ynode_u64(v, what, 1, WM_COUNT_MAX, (uint64_t *)dst, err);
@@ -121,55 +302,97 @@ static wm_status set_field(const field *f, const wm_ynode *v, const char *what, 
         if (st != WM_OK)
             return st;
         if (strlen(s) >= f->size) {
-            wm_error_set(err, WM_E_INPUT, what, "use a shorter value", "longer than %zu characters",
-                         f->size - 1);
-            wm_ynode_mark(v, err);
-            return WM_E_INPUT;
+            char why[64];
+            snprintf(why, sizeof why, "longer than %zu characters", f->size - 1);
+            return bad_node(v, what, "use a shorter value", why, err);
         }
         memcpy(dst, s, strlen(s) + 1);
         return WM_OK;
     }
-    case F_PATCH: {
-        if (v->kind != WM_Y_SEQ || v->count != 3) {
-            wm_error_set(err, WM_E_INPUT, what, "write it as [t, h, w], e.g. [1, 2, 2]",
-                         "must be a list of three whole numbers");
-            wm_ynode_mark(v, err);
-            return WM_E_INPUT;
-        }
-        for (size_t i = 0; i < 3; i++) {
-            char w[224];
-            snprintf(w, sizeof w, "%s[%zu]", what, i);
-            wm_status st = wm_ynode_u64(v->items[i], w, 1, 64, (uint64_t *)dst + i, err);
-            if (st != WM_OK)
-                return st;
-        }
-        return WM_OK;
-    }
+    case F_U64_LIST:
+    case F_BOOL_LIST:
+    case F_DOUBLE_LIST:
+        return set_list(f, v, what, base, err);
     }
     return WM_E_INTERNAL;
 }
 
-/* Applies every key of `map` (except those in `skip`) to the model config. `seen` marks
- * which fields were set. */
-static wm_status apply_model_map(const wm_ynode *map, const char *path, wm_model_config *out,
-                                 bool seen[N_MODEL_FIELDS], wm_error *err)
+/* Applies a section's mapping (`path` names it in messages). */
+static wm_status apply_section(int sec, const wm_ynode *map, const char *path, wm_model_config *out,
+                               seen_set *seen, wm_error *err)
 {
+    const section *S = &sections[sec];
+    char *base = (char *)out + S->offset;
+    wm_status s = WM_OK;
+    if (map->kind != WM_Y_MAP)
+        return bad_node(map, path, "write it as a mapping of config.json fields", "must be a mapping",
+                        err);
     for (size_t i = 0; i < map->count; i++) {
-        const char *key = map->keys[i];
-        if (strcmp(key, "base") == 0 || strcmp(key, "name") == 0)
-            continue;
-        const field *f = find_field(model_fields, N_MODEL_FIELDS, key);
+        const field *f = find_field(S->fields, S->n, map->keys[i]);
         if (!f) {
             char known[1024];
-            join_keys(known, sizeof known, model_fields, N_MODEL_FIELDS, NULL);
+            join_keys(known, sizeof known, S->fields, S->n);
             return unknown_key(map, i, path, known, err);
         }
         char what[192];
-        snprintf(what, sizeof what, "%s.%s", path, key);
-        wm_status s = set_field(f, map->items[i], what, out, err);
-        if (s != WM_OK)
+        join_path(what, sizeof what, path, map->keys[i]);
+        if ((s = set_field(f, map->items[i], what, base, err)) != WM_OK)
             return s;
-        seen[f - model_fields] = true;
+        seen->seen[sec][f - S->fields] = true;
+    }
+    seen->present[sec] = true;
+    return WM_OK;
+}
+
+static int section_index(const char *key)
+{
+    for (int k = 0; k < S_COUNT; k++)
+        if (strcmp(sections[k].name, key) == 0)
+            return k;
+    return -1;
+}
+
+static const char model_keys[] =
+    "variant, base, transformer, vae, text_encoder, image_encoder, pipeline";
+
+/* Applies a model mapping: its sections, `variant`; `base`/`name` are handled by the caller.
+ * With `flat_transformer`, transformer fields may also stand at the top (a shorthand). */
+static wm_status apply_model_map(const wm_ynode *map, const char *path, wm_model_config *out,
+                                 seen_set *seen, bool flat_transformer, wm_error *err)
+{
+    wm_status s;
+    for (size_t i = 0; i < map->count; i++) {
+        const char *key = map->keys[i];
+        const wm_ynode *v = map->items[i];
+        char what[192];
+        join_path(what, sizeof what, path, key);
+        int sec = section_index(key);
+        if (strcmp(key, "base") == 0 || strcmp(key, "name") == 0)
+            continue;
+        if (strcmp(key, "variant") == 0) {
+            const char *text = NULL;
+            if ((s = wm_ynode_string(v, what, &text, err)) != WM_OK)
+                return s;
+            snprintf(out->variant, sizeof out->variant, "%s", text);
+        } else if (sec >= 0) {
+            if ((s = apply_section(sec, v, what, out, seen, err)) != WM_OK)
+                return s;
+        } else if (flat_transformer && find_field(transformer_fields, COUNT_OF(transformer_fields), key)) {
+            const field *f = find_field(transformer_fields, COUNT_OF(transformer_fields), key);
+            if ((s = set_field(f, v, what, (char *)out, err)) != WM_OK)
+                return s;
+            seen->seen[S_TRANSFORMER][f - transformer_fields] = true;
+        } else {
+            char known[1200];
+            if (flat_transformer) {
+                char fields[1024];
+                join_keys(fields, sizeof fields, transformer_fields, COUNT_OF(transformer_fields));
+                snprintf(known, sizeof known, "%s, or a transformer field: %s", model_keys, fields);
+            } else {
+                snprintf(known, sizeof known, "%s", model_keys);
+            }
+            return unknown_key(map, i, path, known, err);
+        }
     }
     return WM_OK;
 }
@@ -199,7 +422,7 @@ static void list_names(const wm_ynode *map, char *buf, size_t cap)
 
 /* Resolves preset `name` into `out`, following `base:` (at most 8 deep). */
 static wm_status load_preset(const wm_config *cfg, const char *name, wm_model_config *out,
-                             bool seen[N_MODEL_FIELDS], int depth, wm_error *err)
+                             seen_set *seen, int depth, wm_error *err)
 {
     const wm_ynode *models = wm_ymap_get(cfg->doc->root, "models");
     const wm_ynode *p = wm_ymap_get(models, name);
@@ -222,21 +445,18 @@ static wm_status load_preset(const wm_config *cfg, const char *name, wm_model_co
         snprintf(what, sizeof what, "%s.base", path);
         if ((s = wm_ynode_string(base, what, &bname, err)) != WM_OK)
             return s;
-        if (depth >= 8) {
-            wm_error_set(err, WM_E_INPUT, what, "remove the cycle of base: references",
-                         "base: chain is longer than 8 (a cycle?)");
-            wm_ynode_mark(base, err);
-            return WM_E_INPUT;
-        }
+        if (depth >= 8)
+            return bad_node(base, what, "remove the cycle of base: references",
+                            "base: chain is longer than 8 (a cycle?)", err);
         if ((s = load_preset(cfg, bname, out, seen, depth + 1, err)) != WM_OK)
             return s;
     }
-    return apply_model_map(p, path, out, seen, err);
+    return apply_model_map(p, path, out, seen, true, err);
 }
 
-static const char *selected(const wm_config *cfg, const char *section, const char *fallback_key)
+static const char *selected(const wm_config *cfg, const char *section_key, const char *fallback_key)
 {
-    const wm_ynode *sec = wm_ymap_get(cfg->doc->root, section);
+    const wm_ynode *sec = wm_ymap_get(cfg->doc->root, section_key);
     if (sec && sec->kind == WM_Y_SCALAR && !sec->is_null)
         return sec->value;
     const wm_ynode *name = wm_ymap_get(sec, "name");
@@ -244,6 +464,26 @@ static const char *selected(const wm_config *cfg, const char *section, const cha
         return name->value;
     const wm_ynode *def = wm_ymap_get(wm_ymap_get(cfg->doc->root, "defaults"), fallback_key);
     return def && def->kind == WM_Y_SCALAR ? def->value : NULL;
+}
+
+/* Every required field of every present section (transformer and pipeline always). */
+static wm_status check_complete(const char *name, wm_model_config *out, const seen_set *seen,
+                                wm_error *err)
+{
+    for (int k = 0; k < S_COUNT; k++) {
+        const section *S = &sections[k];
+        bool present = seen->present[k] || S->has_offset == SIZE_MAX;
+        if (S->has_offset != SIZE_MAX)
+            *(bool *)((char *)out + S->has_offset) = seen->present[k];
+        for (size_t i = 0; present && i < S->n; i++)
+            if (S->fields[i].required && !seen->seen[k][i]) {
+                char what[192];
+                snprintf(what, sizeof what, "models.%s.%s.%s", name, S->name, S->fields[i].key);
+                return wm_error_set(err, WM_E_INPUT, what,
+                                    "add the field (as in the model's config.json)", "missing");
+            }
+    }
+    return WM_OK;
 }
 
 wm_status wm_config_model(const wm_config *cfg, const char *name, wm_model_config *out,
@@ -254,9 +494,10 @@ wm_status wm_config_model(const wm_config *cfg, const char *name, wm_model_confi
     if (!name)
         return wm_error_set(err, WM_E_INPUT, "defaults.model", "name a preset with --model",
                             "no model selected");
-    *out = (wm_model_config){0};
-    bool seen[N_MODEL_FIELDS] = {0};
-    wm_status s = load_preset(cfg, name, out, seen, 0, err);
+    config_defaults(out);
+    seen_set seen;
+    memset(&seen, 0, sizeof seen);
+    wm_status s = load_preset(cfg, name, out, &seen, 0, err);
     if (s != WM_OK)
         return s;
     snprintf(out->id, sizeof out->id, "%s", name);
@@ -265,7 +506,7 @@ wm_status wm_config_model(const wm_config *cfg, const char *name, wm_model_confi
              pn && pn->file ? pn->file : "?", pn ? pn->line : 0);
     const wm_ynode *ov = wm_ymap_get(cfg->doc->root, "model");
     if (ov && ov->kind == WM_Y_MAP && ov->count > 0) {
-        if ((s = apply_model_map(ov, "model", out, seen, err)) != WM_OK)
+        if ((s = apply_model_map(ov, "model", out, &seen, true, err)) != WM_OK)
             return s;
         bool overrides = false;
         for (size_t i = 0; i < ov->count; i++)
@@ -275,29 +516,22 @@ wm_status wm_config_model(const wm_config *cfg, const char *name, wm_model_confi
                      "preset %s with overrides from %s:%d", name, ov->file ? ov->file : "?",
                      ov->line);
     }
-    for (size_t i = 0; i < N_MODEL_FIELDS; i++)
-        if (!seen[i]) {
-            char what[192];
-            snprintf(what, sizeof what, "models.%s.%s", name, model_fields[i].key);
-            return wm_error_set(err, WM_E_INPUT, what, "add the field (as in the model's config.json)",
-                                "missing");
-        }
-    return WM_OK;
+    return check_complete(name, out, &seen, err);
 }
 
 /* ---- workloads ---------------------------------------------------------------------------- */
 
 typedef enum { W_BATCH, W_STEPS, W_FRAMES, W_HEIGHT, W_WIDTH, W_TEXT, W_CFG, W_DTYPE, W_MODE, W_COUNT } wfield;
 static const field workload_fields[W_COUNT] = {
-    [W_BATCH] = {"batch", F_U64, offsetof(wm_workload, batch_size), 0},
-    [W_STEPS] = {"steps", F_U64, offsetof(wm_workload, num_inference_steps), 0},
-    [W_FRAMES] = {"frames", F_U64, offsetof(wm_workload, num_frames), 0},
-    [W_HEIGHT] = {"height", F_U64, offsetof(wm_workload, height), 0},
-    [W_WIDTH] = {"width", F_U64, offsetof(wm_workload, width), 0},
-    [W_TEXT] = {"text_len", F_U64, offsetof(wm_workload, text_len), 0},
-    [W_CFG] = {"cfg", F_BOOL, offsetof(wm_workload, cfg), 0},
-    [W_DTYPE] = {"dtype", F_STRING, 0, 0},
-    [W_MODE] = {"mode", F_STRING, 0, 0},
+    [W_BATCH] = {"batch", F_U64, offsetof(wm_workload, batch_size), 0, SIZE_MAX, true},
+    [W_STEPS] = {"steps", F_U64, offsetof(wm_workload, num_inference_steps), 0, SIZE_MAX, true},
+    [W_FRAMES] = {"frames", F_U64, offsetof(wm_workload, num_frames), 0, SIZE_MAX, true},
+    [W_HEIGHT] = {"height", F_U64, offsetof(wm_workload, height), 0, SIZE_MAX, true},
+    [W_WIDTH] = {"width", F_U64, offsetof(wm_workload, width), 0, SIZE_MAX, true},
+    [W_TEXT] = {"text_len", F_U64, offsetof(wm_workload, text_len), 0, SIZE_MAX, true},
+    [W_CFG] = {"cfg", F_BOOL, offsetof(wm_workload, cfg), 0, SIZE_MAX, false},
+    [W_DTYPE] = {"dtype", F_STRING, 0, 0, SIZE_MAX, false},
+    [W_MODE] = {"mode", F_STRING, 0, 0, SIZE_MAX, false},
 };
 
 static wm_status apply_workload_map(const wm_ynode *map, const char *path, wm_workload *w,
@@ -310,11 +544,11 @@ static wm_status apply_workload_map(const wm_ynode *map, const char *path, wm_wo
         const field *f = find_field(workload_fields, W_COUNT, key);
         if (!f) {
             char known[512];
-            join_keys(known, sizeof known, workload_fields, W_COUNT, NULL);
+            join_keys(known, sizeof known, workload_fields, W_COUNT);
             return unknown_key(map, i, path, known, err);
         }
         char what[192];
-        snprintf(what, sizeof what, "%s.%s", path, key);
+        join_path(what, sizeof what, path, key);
         const wm_ynode *v = map->items[i];
         wm_status s = WM_OK;
         if (f - workload_fields == W_DTYPE || f - workload_fields == W_MODE) {
@@ -329,7 +563,7 @@ static wm_status apply_workload_map(const wm_ynode *map, const char *path, wm_wo
                 wm_ynode_mark(v, err);
                 return WM_E_INPUT;
             }
-        } else if ((s = set_field(f, v, what, w, err)) != WM_OK) {
+        } else if ((s = set_field(f, v, what, (char *)w, err)) != WM_OK) {
             return s;
         }
         seen[f - workload_fields] = true;

@@ -33,7 +33,7 @@ static wm_status check_multiple(const char *what, uint64_t v, uint64_t q, wm_err
 wm_status wm_geometry_compute(const wm_model_config *cfg, const wm_workload *w, wm_geometry *g,
                               wm_error *err)
 {
-    const uint64_t st = cfg->vae_scale_factor_temporal, ss = cfg->vae_scale_factor_spatial;
+    const uint64_t st = cfg->pipeline.vae_scale_factor_temporal, ss = cfg->pipeline.vae_scale_factor_spatial;
     const uint64_t pt = cfg->patch_size[0], ph = cfg->patch_size[1], pw = cfg->patch_size[2];
     *g = (wm_geometry){0};
     if (w->num_frames == 0)

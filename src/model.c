@@ -78,11 +78,36 @@ int32_t wm_b_node(wm_builder *b, int32_t parent, const char *name, wm_op op, wm_
         .category = cat,
         .rows = WM_ROWS_ONE,
         .kv_rows = WM_ROWS_ONE,
-        .stage = parent < 0 ? stored : m->nodes[parent].stage,
+        .stage = parent < 0 ? WM_STAGE_TRANSFORMER : m->nodes[parent].stage,
+        .batch_mul = parent < 0 ? 1 : m->nodes[parent].batch_mul,
+        .hw_mul = 1,
+        .hw_div = 1,
         .subtree_size = 1,
         .repeat_of = -1,
     };
     return idx;
+}
+
+int32_t wm_b_root(wm_builder *b, const char *id, wm_stage stage)
+{
+    int32_t i = wm_b_node(b, -1, id, WM_OP_MODULE, WM_CAT_NONE);
+    if (i >= 0)
+        b->m->nodes[i].stage = stage;
+    return i;
+}
+
+void wm_b_grid(wm_builder *b, int32_t i, int32_t t_mul, int32_t t_add, uint32_t hw_mul,
+               uint32_t hw_div)
+{
+    if (i < 0)
+        return;
+    wm_node *nd = &b->m->nodes[i];
+    nd->rows = WM_ROWS_GRID;
+    nd->kv_rows = WM_ROWS_GRID;
+    nd->t_mul = t_mul;
+    nd->t_add = t_add;
+    nd->hw_mul = hw_mul ? hw_mul : 1;
+    nd->hw_div = hw_div ? hw_div : 1;
 }
 
 int32_t wm_b_nodef(wm_builder *b, int32_t parent, wm_op op, wm_category cat, const char *fmt, ...)
@@ -189,7 +214,10 @@ static bool same_subtree(const wm_model *m, size_t a, size_t b)
             p->kv_rows != q->kv_rows || p->k != q->k || p->n != q->n || p->heads != q->heads ||
             p->head_dim != q->head_dim || memcmp(p->kernel, q->kernel, sizeof p->kernel) != 0 ||
             p->bias != q->bias || p->fp32_params != q->fp32_params || p->params != q->params ||
-            p->subtree_size != q->subtree_size ||
+            p->subtree_size != q->subtree_size || p->stage != q->stage ||
+            p->batch_mul != q->batch_mul || p->fixed_len != q->fixed_len || p->t_mul != q->t_mul || p->t_add != q->t_add ||
+            p->hw_mul != q->hw_mul || p->hw_div != q->hw_div ||
+            p->explicit_matmul != q->explicit_matmul ||
             (k > 0 && (p->parent - (int32_t)a != q->parent - (int32_t)b ||
                        strcmp(p->name, q->name) != 0)))
             return false;

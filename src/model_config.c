@@ -40,8 +40,8 @@ wm_status wm_model_config_validate(const wm_model_config *c, wm_error *err)
         {"ffn_dim", c->ffn_dim, WM_DIM_MAX},
         {"num_layers", c->num_layers, WM_LAYERS_MAX},
         {"rope_max_seq_len", c->rope_max_seq_len, WM_DIM_MAX},
-        {"vae_scale_factor_temporal", c->vae_scale_factor_temporal, 64},
-        {"vae_scale_factor_spatial", c->vae_scale_factor_spatial, 64},
+        {"pipeline.vae_scale_factor_temporal", c->pipeline.vae_scale_factor_temporal, 64},
+        {"pipeline.vae_scale_factor_spatial", c->pipeline.vae_scale_factor_spatial, 64},
     };
     for (size_t i = 0; i < sizeof dims / sizeof dims[0]; i++)
         if ((s = dim(dims[i].what, dims[i].v, dims[i].max, err)) != WM_OK)

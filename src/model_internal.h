@@ -30,9 +30,15 @@ typedef struct wm_builder {
     wm_status status;
 } wm_builder;
 
-/* Appends a node named `name` under `parent` (-1 for a root). Its id is the parent's id joined
- * with '.', or directly for functional ops whose name starts with '#'. Returns its index. */
+/* Appends a node named `name` under `parent`. Its id is the parent's id joined with '.', or
+ * directly for functional ops whose name starts with '#'. Returns its index. Roots are made
+ * with wm_b_root. */
 int32_t wm_b_node(wm_builder *b, int32_t parent, const char *name, wm_op op, wm_category cat);
+/* A top-level module of a stage, with its pipeline path as id ("transformer", "vae.decoder"). */
+int32_t wm_b_root(wm_builder *b, const char *id, wm_stage stage);
+/* Makes node i a VAE feature map (WM_ROWS_GRID): frames t_mul*T + t_add, spatial h*mul/div. */
+void wm_b_grid(wm_builder *b, int32_t i, int32_t t_mul, int32_t t_add, uint32_t hw_mul,
+               uint32_t hw_div);
 /* Same, with a printf-formatted name. */
 int32_t wm_b_nodef(wm_builder *b, int32_t parent, wm_op op, wm_category cat, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
@@ -53,7 +59,16 @@ int32_t wm_b_elementwise(wm_builder *b, int32_t parent, const char *name, wm_op 
 
 static inline wm_node *wm_b_at(wm_builder *b, int32_t i) { return i >= 0 ? &b->m->nodes[i] : NULL; }
 
-/* Model builders (src/models/). */
+/* Image tokens a CLIP ViT-H/14 embedding gives the transformer per image: 16 x 16 patches + CLS. */
+#define WM_IMAGE_TOKENS 257
+
+/* Wan2.2 A14B: how many of `steps` denoising steps run on the high-noise expert
+ * (`transformer`), i.e. have timestep >= boundary_ratio * num_train_timesteps under the
+ * pipeline's scheduler; the rest run on `transformer_2`. */
+wm_status wm_expert_high_steps(const wm_model_config *c, uint64_t steps, uint64_t *high,
+                               wm_error *err);
+
+/* Model builders (src/models/). Each appends the roots of its stage(s). */
 wm_status wm_build_wan_dit(wm_builder *b, const wm_model_config *cfg);
 
 #endif /* WM_MODEL_INTERNAL_H */

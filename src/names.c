@@ -35,11 +35,18 @@ static const char *const category_names[] = {
 #undef WM_X
 };
 
+static const char *const stage_names[] = {
+#define WM_X(name, text) [name] = text,
+    WM_STAGE_LIST(WM_X)
+#undef WM_X
+};
+
 #define WM_COUNT_OF(a) (sizeof(a) / sizeof((a)[0]))
 _Static_assert(WM_COUNT_OF(dtype_names) == WM_DTYPE_COUNT, "one name per dtype");
 _Static_assert(WM_COUNT_OF(mode_names) == WM_MODE_COUNT, "one name per mode");
 _Static_assert(WM_COUNT_OF(op_names) == WM_OP_COUNT, "one name per op");
 _Static_assert(WM_COUNT_OF(op_aten) == WM_OP_COUNT, "one aten key per op");
+_Static_assert(WM_COUNT_OF(stage_names) == WM_STAGE_COUNT, "one name per stage");
 _Static_assert(WM_COUNT_OF(category_names) == WM_CAT_COUNT, "one name per category");
 
 const char *wm_dtype_name(wm_dtype d) { return (unsigned)d < WM_DTYPE_COUNT ? dtype_names[d] : "?"; }
@@ -75,4 +82,25 @@ bool wm_mode_parse(const char *s, wm_mode *out)
             return true;
         }
     return false;
+}
+
+const char *wm_stage_name(wm_stage s) { return (unsigned)s < WM_STAGE_COUNT ? stage_names[s] : "?"; }
+
+bool wm_stage_parse(const char *s, wm_stage *out)
+{
+    for (unsigned i = 0; s && i < WM_STAGE_COUNT; i++)
+        if (strcmp(s, stage_names[i]) == 0) {
+            *out = (wm_stage)i;
+            return true;
+        }
+    return false;
+}
+
+const char *wm_node_aten(const wm_node *nd, wm_mode mode)
+{
+    if (nd->op == WM_OP_LINEAR && !nd->bias)
+        return "aten.mm";
+    if (nd->op == WM_OP_SDPA && nd->explicit_matmul)
+        return "aten.bmm";
+    return wm_op_aten(nd->op, mode);
 }

@@ -58,13 +58,52 @@ static uint64_t operands(const wm_node *nd)
     return nd->op == WM_OP_ADD || nd->op == WM_OP_GATED_ADD ? 2 : 1;
 }
 
-/* The node's own work for one call. Returns false on overflow. */
-static bool own_costs(const wm_node *nd, const uint64_t len[WM_ROWS_COUNT], uint64_t B,
-                      wm_mode mode, uint64_t e, uint64_t we, wm_counts *c)
+/* What a node's rows resolve to for one workload. */
+typedef struct {
+    uint64_t B;
+    uint64_t len[WM_ROWS_COUNT]; /* per-sample lengths of the symbolic rows (ONE..IMAGE) */
+    uint64_t T, h, w;            /* latent sizes, for WM_ROWS_GRID */
+    wm_mode mode;
+    uint64_t e;                  /* bytes per activation element */
+} eval_ctx;
+
+/* Batch and per-sample length of `rows` for node nd. A grid attention (per frame) moves the
+ * frames into the batch. */
+static bool resolve_rows(const wm_node *nd, wm_rows rows, const eval_ctx *x, uint64_t *batch,
+                         uint64_t *len)
 {
-    uint64_t M = 0, t = 0;
+    if (!wm_mul(x->B, nd->batch_mul, batch))
+        return false;
+    switch (rows) {
+    case WM_ROWS_FIXED:
+        *len = nd->fixed_len;
+        return true;
+    case WM_ROWS_GRID: {
+        int64_t t = (int64_t)nd->t_mul * (int64_t)x->T + nd->t_add;
+        uint64_t frames = t > 0 ? (uint64_t)t : 0, hh = x->h * nd->hw_mul / nd->hw_div,
+                 ww = x->w * nd->hw_mul / nd->hw_div, hw;
+        if (!wm_mul(hh, ww, &hw))
+            return false;
+        if (nd->op == WM_OP_SDPA) {
+            *len = hw;
+            return wm_mul(*batch, frames, batch);
+        }
+        return wm_mul(frames, hw, len);
+    }
+    default:
+        *len = x->len[rows];
+        return true;
+    }
+}
+
+/* The node's own work for one call. Returns false on overflow. */
+static bool own_costs(const wm_node *nd, const eval_ctx *x, uint64_t we, wm_counts *c)
+{
+    const uint64_t e = x->e;
+    uint64_t M = 0, t = 0, B = 0, len = 0;
     *c = (wm_counts){.params = nd->params};
-    if (!wm_mul(B, len[nd->rows], &M) || !wm_mul(nd->params, we, &c->weight_bytes))
+    if (!resolve_rows(nd, nd->rows, x, &B, &len) || !wm_mul(B, len, &M) ||
+        !wm_mul(nd->params, we, &c->weight_bytes))
         return false;
     switch (nd->op) {
     case WM_OP_MODULE:
@@ -83,13 +122,16 @@ static bool own_costs(const wm_node *nd, const uint64_t len[WM_ROWS_COUNT], uint
                wm_mul(t, e, &c->bytes_written);
     }
     case WM_OP_SDPA: {
-        const uint64_t lq = len[nd->rows], lk = len[nd->kv_rows], width = nd->k;
-        if (mode != WM_MODE_TORCH_CPU) {
+        uint64_t kb = 0, lk = 0;
+        const uint64_t lq = len, width = nd->k;
+        if (!resolve_rows(nd, nd->kv_rows, x, &kb, &lk))
+            return false;
+        if (x->mode != WM_MODE_TORCH_CPU || nd->explicit_matmul) {
             const uint64_t f[5] = {4, B, lq, lk, width};
             if (!wm_mul_n(&c->matrix_flops, 5, f))
                 return false;
         }
-        if (mode == WM_MODE_FULL) {
+        if (x->mode == WM_MODE_FULL) {
             const uint64_t f[5] = {5, B, nd->heads, lq, lk};
             if (!wm_mul_n(&c->vector_flops, 5, f))
                 return false;
@@ -103,7 +145,7 @@ static bool own_costs(const wm_node *nd, const uint64_t len[WM_ROWS_COUNT], uint
         uint64_t elems = 0;
         if (!wm_mul(M, nd->k, &elems))
             return false;
-        if (mode == WM_MODE_FULL && !wm_mul(elems, vector_cost(nd), &c->vector_flops))
+        if (x->mode == WM_MODE_FULL && !wm_mul(elems, vector_cost(nd), &c->vector_flops))
             return false;
         return wm_mul(elems, e, &t) && wm_mul(t, operands(nd), &c->bytes_read) &&
                wm_add(c->bytes_read, c->weight_bytes, &c->bytes_read) &&
@@ -239,9 +281,28 @@ static wm_status add_standard_notes(wm_report *r, wm_error *err)
                     : "no classifier-free guidance");
     if ((s = wm_report_add_note(r, buf, err)))
         return s;
+    /* stages the pipeline runs that this model's preset does not describe */
+    const wm_model_config *c = &r->m->cfg;
+    const wm_stage_total *st = r->totals.stages;
+    const bool image = c->image_dim || c->added_kv_proj_dim;
+    const struct {
+        bool missing;
+        const char *text;
+    } absent[] = {
+        {!st[WM_STAGE_TEXT_ENCODER].present,
+         "text_encoder (umT5-XXL): not modelled for this model; its FLOPs are not in totals.flops"},
+        {image && !st[WM_STAGE_IMAGE_ENCODER].present,
+         "image_encoder (CLIP ViT-H/14): not modelled for this model; its FLOPs are not in "
+         "totals.flops"},
+        {(image || c->vace_layers_count) && !st[WM_STAGE_VAE_ENCODE].present,
+         "vae_encode: not modelled for this model; its FLOPs are not in totals.flops"},
+        {!st[WM_STAGE_VAE_DECODE].present,
+         "vae_decode: not modelled for this model; its FLOPs are not in totals.flops"},
+    };
+    for (size_t i = 0; i < sizeof absent / sizeof absent[0]; i++)
+        if (absent[i].missing && (s = wm_report_add_note(r, absent[i].text, err)))
+            return s;
     static const char *const fixed[] = {
-        "text_encoder (umT5-XXL): not modelled yet; its FLOPs are not in totals.flops",
-        "vae_decode (Wan2.1 VAE): not modelled yet; its FLOPs are not in totals.flops",
         "kv_cache_bytes = 0: a diffusion transformer attends over the whole sequence afresh at "
         "every step and keeps no key/value cache",
         "weight_bytes: parameters at the workload dtype, except the ones diffusers keeps in fp32 "
@@ -268,15 +329,32 @@ wm_status wm_report_evaluate(wm_report *r, const wm_workload *w, wm_error *err)
     clear_notes(r);
     memset(&r->totals, 0, sizeof r->totals);
 
-    const uint64_t B = w->batch_size, e = wm_dtype_bytes(w->dtype);
-    uint64_t len[WM_ROWS_COUNT] = {
-        [WM_ROWS_ONE] = 1,
-        [WM_ROWS_VIDEO] = r->g.dit_seq_len,
-        [WM_ROWS_TEXT] = w->text_len,
-        [WM_ROWS_IMAGE] = 0,
+    const eval_ctx x = {
+        .B = w->batch_size,
+        .len = {[WM_ROWS_ONE] = 1, [WM_ROWS_VIDEO] = r->g.dit_seq_len,
+                [WM_ROWS_TEXT] = w->text_len,
+                [WM_ROWS_IMAGE] = c->pos_embed_seq_len ? c->pos_embed_seq_len : WM_IMAGE_TOKENS},
+        .T = r->g.latent_frames,
+        .h = r->g.latent_height,
+        .w = r->g.latent_width,
+        .mode = w->mode,
+        .e = wm_dtype_bytes(w->dtype),
     };
-    uint64_t forwards;
-    if (!wm_mul(w->num_inference_steps, wm_workload_forwards_per_step(w), &forwards))
+    /* How often each stage runs in one generation. */
+    const uint64_t fps = wm_workload_forwards_per_step(w);
+    uint64_t calls[WM_STAGE_COUNT] = {
+        [WM_STAGE_TEXT_ENCODER] = fps,
+        [WM_STAGE_IMAGE_ENCODER] = 1,
+        [WM_STAGE_VAE_ENCODE] = 1,
+        [WM_STAGE_VAE_DECODE] = 1,
+    };
+    uint64_t high = w->num_inference_steps, forwards;
+    if (c->pipeline.boundary_ratio > 0.0 &&
+        (s = wm_expert_high_steps(c, w->num_inference_steps, &high, err)) != WM_OK)
+        return s;
+    if (!wm_mul(w->num_inference_steps, fps, &forwards) ||
+        !wm_mul(high, fps, &calls[WM_STAGE_TRANSFORMER]) ||
+        !wm_mul(w->num_inference_steps - high, fps, &calls[WM_STAGE_TRANSFORMER_2]))
         return overflow("steps", err);
 
     /* 1. Own work of every node outside repeated subtrees (blocks.1..N-1 repeat blocks.0). */
@@ -284,10 +362,10 @@ wm_status wm_report_evaluate(wm_report *r, const wm_workload *w, wm_error *err)
     for (size_t k = 0; k < m->live_count; k++) {
         const size_t i = (size_t)m->live[k];
         const wm_node *nd = &m->nodes[i];
-        if (!own_costs(nd, len, B, w->mode, e, nd->fp32_params ? 4 : e, &cs[i]) ||
+        if (!own_costs(nd, &x, nd->fp32_params ? 4 : x.e, &cs[i]) ||
             !wm_add(cs[i].matrix_flops, cs[i].vector_flops, &cs[i].flops))
             return overflow(nd->id, err);
-        cs[i].calls = forwards;
+        cs[i].calls = calls[nd->stage];
     }
     /* 2. Children into parents, in reverse pre-order, still outside the repeats. */
     for (size_t k = m->live_count; k-- > 0;) {
@@ -306,24 +384,44 @@ wm_status wm_report_evaluate(wm_report *r, const wm_workload *w, wm_error *err)
                 return overflow(m->nodes[p].id, err);
     }
 
+    /* 4. Stages: the roots of each; the forward totals are the first transformer's. */
     wm_totals *t = &r->totals;
-    for (size_t i = 0; i < m->count; i++) {
-        if (m->nodes[i].parent >= 0)
+    for (size_t i = 0; i < m->count; i += m->nodes[i].subtree_size) {
+        const wm_node *nd = &m->nodes[i];
+        const wm_counts *ci = &cs[i];
+        wm_stage_total *st = &t->stages[nd->stage];
+        st->present = true;
+        st->calls = calls[nd->stage];
+        if (!wm_add(st->flops_per_call, ci->flops, &st->flops_per_call) ||
+            !wm_add(st->params, ci->params, &st->params) ||
+            !wm_add(st->weight_bytes, ci->weight_bytes, &st->weight_bytes) ||
+            !wm_add(t->params, ci->params, &t->params) ||
+            !wm_add(t->weight_bytes, ci->weight_bytes, &t->weight_bytes))
+            return overflow("totals", err);
+        if (nd->stage != WM_STAGE_TRANSFORMER)
             continue;
-        const wm_counts *ci = &r->counts[i];
         if (!wm_add(t->flops_per_forward, ci->flops, &t->flops_per_forward) ||
             !wm_add(t->matrix_flops_per_forward, ci->matrix_flops, &t->matrix_flops_per_forward) ||
             !wm_add(t->vector_flops_per_forward, ci->vector_flops, &t->vector_flops_per_forward) ||
-            !wm_add(t->params, ci->params, &t->params) ||
-            !wm_add(t->weight_bytes, ci->weight_bytes, &t->weight_bytes) ||
             !wm_add(t->bytes_read_per_forward, ci->bytes_read, &t->bytes_read_per_forward) ||
             !wm_add(t->bytes_written_per_forward, ci->bytes_written, &t->bytes_written_per_forward))
             return overflow("totals", err);
     }
+    for (int k = 0; k < WM_STAGE_COUNT; k++) {
+        wm_stage_total *st = &t->stages[k];
+        if (!st->present)
+            continue;
+        st->selected = w->stages == 0 || (w->stages >> k & 1u);
+        if (!wm_mul(st->flops_per_call, st->calls, &st->flops))
+            return overflow(wm_stage_name((wm_stage)k), err);
+        if ((st->selected && !wm_add(t->flops, st->flops, &t->flops)) ||
+            ((k == WM_STAGE_TRANSFORMER || k == WM_STAGE_TRANSFORMER_2) &&
+             !wm_add(t->transformer_flops, st->flops, &t->transformer_flops)))
+            return overflow("totals.flops", err);
+    }
     t->forwards = forwards;
-    if (!wm_mul(t->flops_per_forward, wm_workload_forwards_per_step(w), &t->flops_per_step) ||
-        !wm_mul(t->flops_per_forward, forwards, &t->flops))
-        return overflow("totals.flops", err);
+    if (!wm_mul(t->flops_per_forward, fps, &t->flops_per_step))
+        return overflow("totals.flops_per_step", err);
     if (!peak_activation(c, w, &r->g, &t->peak_activation_bytes))
         return overflow("totals.peak_activation_bytes", err);
     t->kv_cache_bytes = 0;

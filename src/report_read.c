@@ -229,6 +229,7 @@ static wm_status read_totals(const reader *r, const json_t *root, wm_report_file
         bool optional;
     } fields[] = {
         {"flops", &t->flops, false},
+        {"transformer_flops", &t->transformer_flops, true},
         {"flops_per_forward", &t->flops_per_forward, false},
         {"flops_per_step", &t->flops_per_step, true},
         {"forwards", &t->forwards, true},
@@ -243,6 +244,41 @@ static wm_status read_totals(const reader *r, const json_t *root, wm_report_file
     };
     for (size_t i = 0; s == WM_OK && i < sizeof fields / sizeof fields[0]; i++)
         s = get_count(r, o, "totals", fields[i].key, fields[i].optional, fields[i].dst);
+    /* "stages" (optional): per-stage totals */
+    const json_t *st = json_object_get(root, "stages");
+    if (s == WM_OK && st && !json_is_array(st))
+        s = wm_error_set(r->err, WM_E_INPUT, r->name, fix_rewrite,
+                         "field 'stages' must be an array, not %s", type_name(st));
+    for (size_t i = 0; s == WM_OK && st && i < json_array_size(st); i++) {
+        const json_t *e = json_array_get(st, i), *sel;
+        char at[32];
+        const char *id = NULL;
+        wm_stage k;
+        snprintf(at, sizeof at, "stages[%zu]", i);
+        if (!json_is_object(e)) {
+            s = wm_error_set(r->err, WM_E_INPUT, r->name, fix_rewrite,
+                             "'%s' must be an object, not %s", at, type_name(e));
+            break;
+        }
+        s = get_string(r, e, at, "id", false, &id);
+        if (s == WM_OK && !wm_stage_parse(id, &k))
+            s = wm_error_set(r->err, WM_E_INPUT, r->name, fix_rewrite,
+                             "field '%s.id' is '%s', not a pipeline stage", at, id);
+        if (s != WM_OK)
+            break;
+        wm_stage_total *out = &t->stages[k];
+        out->present = true;
+        sel = json_object_get(e, "selected");
+        out->selected = !sel || json_is_true(sel);
+        const struct {
+            const char *key;
+            uint64_t *dst;
+        } counts[] = {{"calls", &out->calls}, {"flops_per_call", &out->flops_per_call},
+                      {"flops", &out->flops}, {"params", &out->params},
+                      {"weight_bytes", &out->weight_bytes}};
+        for (size_t c = 0; s == WM_OK && c < sizeof counts / sizeof counts[0]; c++)
+            s = get_count(r, e, at, counts[c].key, c >= 3, counts[c].dst);
+    }
     return s;
 }
 

@@ -827,7 +827,7 @@ wm_status wm_report_to_csv(const wm_report *r, char **out, wm_error *err)
         wm_buf_puts(&b, ",");
         csv_field(&b, wm_category_name(nd->category));
         wm_buf_puts(&b, ",");
-        csv_field(&b, wm_op_aten(nd->op, mode));
+        csv_field(&b, wm_node_aten(nd, mode));
         wm_buf_puts(&b, ",");
         csv_field(&b, shape);
         const uint64_t v[8] = {c[i].calls,        c[i].flops,  c[i].matrix_flops,

@@ -48,6 +48,7 @@ struct wm_reference {
     const char *path;
     char *path_copy;
     const char *device, *kind;
+    wm_stage stage;
     char versions[160];
     bool attention_counted;
     uint64_t flops_per_forward;
@@ -118,6 +119,10 @@ wm_status wm_reference_load(const char *path, wm_reference **out, wm_error *err)
         ref->device = json_string_value(json_object_get(root, "device"));
         ref->kind = json_string_value(json_object_get(root, "reference"));
         ref->attention_counted = json_is_true(json_object_get(root, "attention_counted"));
+        json_t *st = json_object_get(root, "stage");
+        ref->stage = WM_STAGE_TRANSFORMER;
+        if (st && (!json_is_string(st) || !wm_stage_parse(json_string_value(st), &ref->stage)))
+            s = bad(path, regen, "\"stage\" is not a pipeline stage", err);
         json_t *tv = json_object_get(root, "torch_version"), *dv = json_object_get(root, "diffusers_version");
         snprintf(ref->versions, sizeof ref->versions, "torch %s, diffusers %s",
                  json_is_string(tv) ? json_string_value(tv) : "?",
@@ -167,6 +172,7 @@ void wm_reference_free(wm_reference *ref)
 }
 
 const char *wm_reference_device(const wm_reference *ref) { return ref->device; }
+wm_stage wm_reference_stage(const wm_reference *ref) { return ref->stage; }
 const char *wm_reference_kind(const wm_reference *ref) { return ref->kind; }
 const char *wm_reference_versions(const wm_reference *ref) { return ref->versions; }
 bool wm_reference_attention_counted(const wm_reference *ref) { return ref->attention_counted; }
@@ -197,27 +203,32 @@ wm_status wm_reference_check_matches(const wm_reference *ref, const wm_report *r
     const wm_geometry *g = wm_report_geometry(r);
     json_t *model = json_object_get(ref->root, "model"), *work = json_object_get(ref->root, "workload"),
            *geo = json_object_get(ref->root, "geometry");
+    /* the transformer's config fields identify the model only for a transformer reference */
+    const bool dit = ref->stage == WM_STAGE_TRANSFORMER || ref->stage == WM_STAGE_TRANSFORMER_2;
     const struct {
         json_t *obj;
         const char *key;
         uint64_t ours;
+        bool transformer_only;
     } checks[] = {
-        {model, "num_attention_heads", c->num_attention_heads},
-        {model, "attention_head_dim", c->attention_head_dim},
-        {model, "in_channels", c->in_channels},
-        {model, "out_channels", c->out_channels},
-        {model, "text_dim", c->text_dim},
-        {model, "freq_dim", c->freq_dim},
-        {model, "ffn_dim", c->ffn_dim},
-        {model, "num_layers", c->num_layers},
-        {work, "batch_size", w->batch_size},
-        {work, "text_len", w->text_len},
-        {geo, "latent_frames", g->latent_frames},
-        {geo, "latent_height", g->latent_height},
-        {geo, "latent_width", g->latent_width},
-        {geo, "dit_seq_len", g->dit_seq_len},
+        {model, "num_attention_heads", c->num_attention_heads, true},
+        {model, "attention_head_dim", c->attention_head_dim, true},
+        {model, "in_channels", c->in_channels, true},
+        {model, "out_channels", c->out_channels, true},
+        {model, "text_dim", c->text_dim, true},
+        {model, "freq_dim", c->freq_dim, true},
+        {model, "ffn_dim", c->ffn_dim, true},
+        {model, "num_layers", c->num_layers, true},
+        {work, "batch_size", w->batch_size, false},
+        {work, "text_len", w->text_len, false},
+        {geo, "latent_frames", g->latent_frames, false},
+        {geo, "latent_height", g->latent_height, false},
+        {geo, "latent_width", g->latent_width, false},
+        {geo, "dit_seq_len", g->dit_seq_len, false},
     };
     for (size_t i = 0; i < sizeof checks / sizeof checks[0]; i++) {
+        if (checks[i].transformer_only && !dit)
+            continue;
         uint64_t theirs = 0;
         if (!get_u64(checks[i].obj, checks[i].key, &theirs))
             return wm_error_set(err, WM_E_INPUT, ref->path,
@@ -288,7 +299,7 @@ wm_status wm_verify_layers(const wm_report *r, const wm_reference *ref, double t
      * counted work (norms, activations) have no FlopCounterMode entry, and are skipped unless
      * the reference lists them. */
     for (size_t i = 0; ok && i < n; i++) {
-        if (strchr(nodes[i].id, '#'))
+        if (strchr(nodes[i].id, '#') || nodes[i].stage != ref->stage)
             continue;
         const ref_module *rm = find_ref(ref, nodes[i].id);
         if (rm) {

@@ -84,7 +84,7 @@ wm_status wm_build_wan_dit(wm_builder *b, const wm_model_config *c)
     const uint64_t d = c->num_attention_heads * c->attention_head_dim;
     const uint64_t fd = c->freq_dim, P = c->patch_size[0] * c->patch_size[1] * c->patch_size[2];
 
-    int32_t root = wm_b_node(b, -1, "transformer", WM_OP_MODULE, WM_CAT_NONE);
+    int32_t root = wm_b_root(b, "transformer", WM_STAGE_TRANSFORMER);
     wm_node *r = wm_b_at(b, root);
     if (r) {
         r->params = 2 * d; /* scale_shift_table (1, 2, d) */
@@ -182,4 +182,14 @@ wm_status wm_wan_dit_closed_form(const wm_model_config *c, const wm_workload *w,
         return wm_error_set(err, WM_E_OVERFLOW, "closed form", "use a smaller workload",
                             "the closed-form count overflows");
     return WM_OK;
+}
+
+wm_status wm_expert_high_steps(const wm_model_config *c, uint64_t steps, uint64_t *high,
+                               wm_error *err)
+{
+    (void)steps;
+    *high = 0;
+    return wm_error_set(err, WM_E_INPUT, "pipeline.boundary_ratio",
+                        "set it to 0: two-expert (Wan2.2 A14B) pipelines are not modelled yet",
+                        "%g asks for a second transformer", c->pipeline.boundary_ratio);
 }
