@@ -105,7 +105,7 @@ wm_status cli_resolve(const cli_workload_opts *o, wm_config **cfg, wm_model_conf
     if (s != WM_OK)
         return s;
     if ((s = wm_config_model(*cfg, o->model, mc, err)) != WM_OK ||
-        (s = wm_config_workload(*cfg, o->workload, w, err)) != WM_OK)
+        (s = wm_config_workload_for(*cfg, o->workload, mc, w, err)) != WM_OK)
         return s;
     struct {
         const char *flag, *value;

@@ -253,6 +253,7 @@ typedef struct wm_model_config {
     char id[64];            /* preset name, e.g. "wan2.1-t2v-14b" */
     char variant[32];       /* "t2v", ... */
     char source[320];       /* where the numbers came from: "preset" or "file:line" */
+    char workload[64];      /* the model's native workload (its pipeline defaults), or "" */
     /* transformer/config.json */
     char class_name[64];    /* _class_name: "WanTransformer3DModel" */
     uint64_t patch_size[3]; /* (t, h, w) */
@@ -339,6 +340,10 @@ wm_status wm_config_model(const wm_config *cfg, const char *name, wm_model_confi
  * user file's `workload:` overrides applied. Mode defaults to torch. */
 wm_status wm_config_workload(const wm_config *cfg, const char *id, wm_workload *out,
                              wm_error *err);
+/* The workload for model `mc`: `id` when given, else the user file's selection, else the
+ * model's native workload (its `workload:` key), else defaults.workload. */
+wm_status wm_config_workload_for(const wm_config *cfg, const char *id, const wm_model_config *mc,
+                                 wm_workload *out, wm_error *err);
 /* Names of the presets / workloads, in file order. */
 size_t wm_config_model_count(const wm_config *cfg);
 const char *wm_config_model_name(const wm_config *cfg, size_t i);

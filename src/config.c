@@ -353,7 +353,7 @@ static int section_index(const char *key)
 }
 
 static const char model_keys[] =
-    "variant, base, transformer, vae, text_encoder, image_encoder, pipeline";
+    "variant, workload, base, transformer, vae, text_encoder, image_encoder, pipeline";
 
 /* Applies a model mapping: its sections, `variant`; `base`/`name` are handled by the caller.
  * With `flat_transformer`, transformer fields may also stand at the top (a shorthand). */
@@ -369,11 +369,16 @@ static wm_status apply_model_map(const wm_ynode *map, const char *path, wm_model
         int sec = section_index(key);
         if (strcmp(key, "base") == 0 || strcmp(key, "name") == 0)
             continue;
-        if (strcmp(key, "variant") == 0) {
+        if (strcmp(key, "variant") == 0 || strcmp(key, "workload") == 0) {
             const char *text = NULL;
+            bool variant = key[0] == 'v';
+            char *dst = variant ? out->variant : out->workload;
+            size_t cap = variant ? sizeof out->variant : sizeof out->workload;
             if ((s = wm_ynode_string(v, what, &text, err)) != WM_OK)
                 return s;
-            snprintf(out->variant, sizeof out->variant, "%s", text);
+            if (strlen(text) >= cap)
+                return bad_node(v, what, "use a shorter name", "is too long", err);
+            memcpy(dst, text, strlen(text) + 1);
         } else if (sec >= 0) {
             if ((s = apply_section(sec, v, what, out, seen, err)) != WM_OK)
                 return s;
@@ -569,6 +574,19 @@ static wm_status apply_workload_map(const wm_ynode *map, const char *path, wm_wo
         seen[f - workload_fields] = true;
     }
     return WM_OK;
+}
+
+wm_status wm_config_workload_for(const wm_config *cfg, const char *id, const wm_model_config *mc,
+                                 wm_workload *out, wm_error *err)
+{
+    if (!id) {
+        const wm_ynode *sec = wm_ymap_get(cfg->doc->root, "workload");
+        const wm_ynode *name = sec && sec->kind == WM_Y_MAP ? wm_ymap_get(sec, "name") : sec;
+        bool user = name && name->kind == WM_Y_SCALAR && !name->is_null;
+        if (!user && mc && mc->workload[0])
+            id = mc->workload;
+    }
+    return wm_config_workload(cfg, id, out, err);
 }
 
 wm_status wm_config_workload(const wm_config *cfg, const char *id, wm_workload *out, wm_error *err)

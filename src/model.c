@@ -275,7 +275,18 @@ wm_status wm_model_build(const wm_model_config *cfg, wm_model **out, wm_error *e
         return wm_error_set(err, WM_E_INTERNAL, "model", NULL, "out of memory");
     m->cfg = *cfg;
     wm_builder b = {.m = m, .err = err, .status = WM_OK};
-    s = wm_build_wan_dit(&b, &m->cfg);
+    const wm_model_config *c = &m->cfg;
+    /* the pipeline's stages, in the order a generation runs them */
+    if (c->has_text_encoder)
+        s = wm_build_umt5(&b, c);
+    if (s == WM_OK && c->has_image_encoder)
+        s = wm_build_clip_vision(&b, c);
+    if (s == WM_OK && c->has_vae)
+        s = wm_build_vae_encode(&b, c);
+    if (s == WM_OK)
+        s = wm_build_wan_dit(&b, c);
+    if (s == WM_OK && c->has_vae)
+        s = wm_build_vae_decode(&b, c);
     if (s == WM_OK)
         s = b.status;
     if (s != WM_OK) {

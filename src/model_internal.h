@@ -68,7 +68,13 @@ static inline wm_node *wm_b_at(wm_builder *b, int32_t i) { return i >= 0 ? &b->m
 wm_status wm_expert_high_steps(const wm_model_config *c, uint64_t steps, uint64_t *high,
                                wm_error *err);
 
-/* Model builders (src/models/). Each appends the roots of its stage(s). */
-wm_status wm_build_wan_dit(wm_builder *b, const wm_model_config *cfg);
+/* Model builders (src/models/). Each appends the roots of its stage(s); wm_model_build calls
+ * them in pipeline order. */
+wm_status wm_build_umt5(wm_builder *b, const wm_model_config *cfg);        /* text_encoder */
+wm_status wm_build_clip_vision(wm_builder *b, const wm_model_config *cfg); /* image_encoder */
+wm_status wm_build_vae_encode(wm_builder *b, const wm_model_config *cfg);  /* when the pipeline
+                                                                              encodes a video */
+wm_status wm_build_wan_dit(wm_builder *b, const wm_model_config *cfg);     /* transformer(_2) */
+wm_status wm_build_vae_decode(wm_builder *b, const wm_model_config *cfg);  /* vae_decode */
 
 #endif /* WM_MODEL_INTERNAL_H */

@@ -1,0 +1,9 @@
+/* clip.c — being written: builds nothing yet, so the stage is reported as not modelled. */
+#include "../model_internal.h"
+
+wm_status wm_build_clip_vision(wm_builder *b, const wm_model_config *cfg)
+{
+    (void)cfg;
+    return b->status;
+}
+
