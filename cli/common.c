@@ -1,5 +1,6 @@
 /* common.c — error printing, flag parsing and workload resolution shared by the subcommands. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
@@ -58,6 +59,10 @@ const char cli_workload_help[] =
     "  --model NAME        model preset (default from the config: wan2.1-t2v-14b)\n"
     "  --workload ID       workload from the config (default wan2-1-720p-81f);\n"
     "                      see 'wanmeter list'\n"
+    "  --model-dir DIR     read the model from a local diffusers snapshot (its\n"
+    "                      */config.json) or official checkpoint folder (config.json;\n"
+    "                      --model then names the preset for the other components);\n"
+    "                      default $WAN_MODEL_DIR when set\n"
     "  --config FILE       YAML merged over the built-in configs/wanmeter.yaml\n"
     "  --batch N           batch size\n"
     "  --frames N          pixel frames (4n+1 is what the VAE expects, e.g. 81)\n"
@@ -80,6 +85,7 @@ int cli_parse_workload_flag(const char *cmd, int argc, char **argv, int *i, cli_
         const char **dst;
     } flags[] = {
         {"--config", &o->config}, {"--model", &o->model},   {"--workload", &o->workload},
+        {"--model-dir", &o->model_dir},
         {"--batch", &o->batch},   {"--frames", &o->frames}, {"--height", &o->height},
         {"--width", &o->width},   {"--steps", &o->steps},   {"--text-len", &o->text_len},
         {"--dtype", &o->dtype},   {"--mode", &o->mode},     {"--stages", &o->stages},
@@ -104,8 +110,14 @@ wm_status cli_resolve(const cli_workload_opts *o, wm_config **cfg, wm_model_conf
     wm_status s = wm_config_load(o->config, cfg, err);
     if (s != WM_OK)
         return s;
-    if ((s = wm_config_model(*cfg, o->model, mc, err)) != WM_OK ||
-        (s = wm_config_workload_for(*cfg, o->workload, mc, w, err)) != WM_OK)
+    const char *dir = o->model_dir;
+    if (!dir && getenv("WAN_MODEL_DIR") && *getenv("WAN_MODEL_DIR"))
+        dir = getenv("WAN_MODEL_DIR");
+    if (dir && !*dir)
+        return wm_error_set(err, WM_E_INPUT, "--model-dir", "name a directory", "is empty");
+    s = dir ? wm_config_model_dir(*cfg, dir, o->model, mc, err)
+            : wm_config_model(*cfg, o->model, mc, err);
+    if (s != WM_OK || (s = wm_config_workload_for(*cfg, o->workload, mc, w, err)) != WM_OK)
         return s;
     struct {
         const char *flag, *value;

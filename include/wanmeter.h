@@ -340,6 +340,14 @@ wm_status wm_config_model(const wm_config *cfg, const char *name, wm_model_confi
  * user file's `workload:` overrides applied. Mode defaults to torch. */
 wm_status wm_config_workload(const wm_config *cfg, const char *id, wm_workload *out,
                              wm_error *err);
+/* A model read from a local directory: a diffusers snapshot (model_index.json,
+ * transformer/config.json, vae/config.json, text_encoder/config.json, optional
+ * image_encoder/config.json and scheduler/scheduler_config.json) or an official Wan checkpoint
+ * folder (one config.json for the transformer; the other components come from preset `base`,
+ * NULL = defaults.model). A missing file or key is an error naming the file and the key;
+ * fields that do not change the work are ignored. `source` records the directory. */
+wm_status wm_config_model_dir(const wm_config *cfg, const char *dir, const char *base,
+                              wm_model_config *out, wm_error *err);
 /* The workload for model `mc`: `id` when given, else the user file's selection, else the
  * model's native workload (its `workload:` key), else defaults.workload. */
 wm_status wm_config_workload_for(const wm_config *cfg, const char *id, const wm_model_config *mc,

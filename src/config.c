@@ -319,7 +319,7 @@ static wm_status set_field(const field *f, const wm_ynode *v, const char *what, 
 
 /* Applies a section's mapping (`path` names it in messages). */
 static wm_status apply_section(int sec, const wm_ynode *map, const char *path, wm_model_config *out,
-                               seen_set *seen, wm_error *err)
+                               seen_set *seen, bool lenient, wm_error *err)
 {
     const section *S = &sections[sec];
     char *base = (char *)out + S->offset;
@@ -329,6 +329,8 @@ static wm_status apply_section(int sec, const wm_ynode *map, const char *path, w
                         err);
     for (size_t i = 0; i < map->count; i++) {
         const field *f = find_field(S->fields, S->n, map->keys[i]);
+        if (!f && lenient)
+            continue; /* a config.json holds fields that do not change the work */
         if (!f) {
             char known[1024];
             join_keys(known, sizeof known, S->fields, S->n);
@@ -380,7 +382,7 @@ static wm_status apply_model_map(const wm_ynode *map, const char *path, wm_model
                 return bad_node(v, what, "use a shorter name", "is too long", err);
             memcpy(dst, text, strlen(text) + 1);
         } else if (sec >= 0) {
-            if ((s = apply_section(sec, v, what, out, seen, err)) != WM_OK)
+            if ((s = apply_section(sec, v, what, out, seen, false, err)) != WM_OK)
                 return s;
         } else if (flat_transformer && find_field(transformer_fields, COUNT_OF(transformer_fields), key)) {
             const field *f = find_field(transformer_fields, COUNT_OF(transformer_fields), key);
@@ -473,7 +475,7 @@ static const char *selected(const wm_config *cfg, const char *section_key, const
 
 /* Every required field of every present section (transformer and pipeline always). */
 static wm_status check_complete(const char *name, wm_model_config *out, const seen_set *seen,
-                                wm_error *err)
+                                const char *const files[S_COUNT], wm_error *err)
 {
     for (int k = 0; k < S_COUNT; k++) {
         const section *S = &sections[k];
@@ -482,8 +484,14 @@ static wm_status check_complete(const char *name, wm_model_config *out, const se
             *(bool *)((char *)out + S->has_offset) = seen->present[k];
         for (size_t i = 0; present && i < S->n; i++)
             if (S->fields[i].required && !seen->seen[k][i]) {
-                char what[192];
-                snprintf(what, sizeof what, "models.%s.%s.%s", name, S->name, S->fields[i].key);
+                char what[320];
+                if (files && files[k])
+                    snprintf(what, sizeof what, "%s", files[k]);
+                else
+                    snprintf(what, sizeof what, "models.%s.%s.%s", name, S->name, S->fields[i].key);
+                if (files && files[k])
+                    return wm_error_set(err, WM_E_INPUT, what, "use a complete config.json",
+                                        "missing key '%s'", S->fields[i].key);
                 return wm_error_set(err, WM_E_INPUT, what,
                                     "add the field (as in the model's config.json)", "missing");
             }
@@ -521,7 +529,205 @@ wm_status wm_config_model(const wm_config *cfg, const char *name, wm_model_confi
                      "preset %s with overrides from %s:%d", name, ov->file ? ov->file : "?",
                      ov->line);
     }
-    return check_complete(name, out, &seen, err);
+    return check_complete(name, out, &seen, NULL, err);
+}
+
+/* ---- a local model directory ----------------------------------------------------------------- */
+
+/* Loads DIR/REL (JSON is YAML to libyaml) into *doc; NULL with WM_OK when optional and absent. */
+static wm_status load_json(const char *dir, const char *rel, bool required, wm_ydoc **doc,
+                           char *path, size_t cap, wm_error *err)
+{
+    *doc = NULL;
+    snprintf(path, cap, "%s/%s", dir, rel);
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        if (!required)
+            return WM_OK;
+        return wm_error_set(err, WM_E_INPUT, path, "point --model-dir at a diffusers snapshot",
+                            "missing");
+    }
+    fclose(f);
+    return wm_yaml_load_file(path, doc, err);
+}
+
+/* "WanImageToVideoPipeline" -> "i2v", ... (model_index.json's _class_name). */
+static const char *variant_of_pipeline(const char *cls)
+{
+    static const struct {
+        const char *cls, *variant;
+    } map[] = {
+        {"WanPipeline", "t2v"},         {"WanImageToVideoPipeline", "i2v"},
+        {"WanVACEPipeline", "vace"},    {"WanVideoToVideoPipeline", "v2v"},
+    };
+    for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
+        if (strcmp(cls, map[i].cls) == 0)
+            return map[i].variant;
+    return "t2v";
+}
+
+/* The diffusers layout: model_index.json and one folder per component. */
+static wm_status model_from_diffusers_dir(const char *dir, wm_model_config *out, wm_error *err)
+{
+    static const struct {
+        int sec;
+        const char *rel;
+        bool required;
+    } parts[] = {
+        {S_TRANSFORMER, "transformer/config.json", true},
+        {S_VAE, "vae/config.json", true},
+        {S_TEXT_ENCODER, "text_encoder/config.json", true},
+        {S_IMAGE_ENCODER, "image_encoder/config.json", false},
+    };
+    char paths[S_COUNT][4200] = {{0}};
+    const char *files[S_COUNT] = {0};
+    seen_set seen;
+    memset(&seen, 0, sizeof seen);
+    config_defaults(out);
+    wm_status s = WM_OK;
+    for (size_t i = 0; s == WM_OK && i < sizeof parts / sizeof parts[0]; i++) {
+        wm_ydoc *doc = NULL;
+        int k = parts[i].sec;
+        s = load_json(dir, parts[i].rel, parts[i].required, &doc, paths[k], sizeof paths[k], err);
+        if (s == WM_OK && doc) {
+            files[k] = paths[k];
+            s = apply_section(k, doc->root, paths[k], out, &seen, true, err);
+        }
+        wm_yaml_free(doc);
+    }
+    /* the pipeline: model_index.json (class, boundary_ratio, expand_timesteps), scheduler */
+    char path[4200];
+    wm_ydoc *doc = NULL;
+    if (s == WM_OK)
+        s = load_json(dir, "model_index.json", true, &doc, path, sizeof path, err);
+    if (s == WM_OK) {
+        const wm_ynode *cls = wm_ymap_get(doc->root, "_class_name");
+        const char *name = NULL;
+        if (!cls || wm_ynode_string(cls, "_class_name", &name, err) != WM_OK)
+            s = wm_error_set(err, WM_E_INPUT, path, "use the snapshot's model_index.json",
+                             "missing key '_class_name'");
+        else
+            snprintf(out->variant, sizeof out->variant, "%s", variant_of_pipeline(name));
+        const wm_ynode *v;
+        if (s == WM_OK && (v = wm_ymap_get(doc->root, "boundary_ratio")) && !v->is_null)
+            s = wm_ynode_double(v, "model_index.json boundary_ratio", &out->pipeline.boundary_ratio, err);
+        if (s == WM_OK && (v = wm_ymap_get(doc->root, "expand_timesteps")) && !v->is_null)
+            s = wm_ynode_bool(v, "model_index.json expand_timesteps", &out->pipeline.expand_timesteps, err);
+    }
+    wm_yaml_free(doc);
+    doc = NULL;
+    if (s == WM_OK)
+        s = load_json(dir, "scheduler/scheduler_config.json", false, &doc, path, sizeof path, err);
+    if (s == WM_OK && doc) {
+        const wm_ynode *v;
+        if ((v = wm_ymap_get(doc->root, "flow_shift")) && !v->is_null)
+            s = wm_ynode_double(v, "scheduler_config.json flow_shift", &out->pipeline.flow_shift, err);
+        if (s == WM_OK && (v = wm_ymap_get(doc->root, "num_train_timesteps")) && !v->is_null)
+            s = wm_ynode_u64(v, "scheduler_config.json num_train_timesteps", 1, 1000000,
+                             &out->pipeline.num_train_timesteps, err);
+    }
+    wm_yaml_free(doc);
+    if (s != WM_OK)
+        return s;
+    /* the pipeline compresses as its VAE does */
+    out->pipeline.vae_scale_factor_temporal = out->vae.scale_factor_temporal;
+    out->pipeline.vae_scale_factor_spatial = out->vae.scale_factor_spatial;
+    seen.seen[S_PIPELINE][0] = seen.seen[S_PIPELINE][1] = true;
+    return check_complete(dir, out, &seen, files, err);
+}
+
+/* The official layout: one config.json (WanModel) for the transformer; the other components
+ * come from the base preset. */
+static wm_status model_from_official_dir(const wm_config *cfg, const char *dir, const char *base,
+                                         wm_model_config *out, wm_error *err)
+{
+    char path[4200];
+    wm_ydoc *doc = NULL;
+    wm_status s = wm_config_model(cfg, base, out, err);
+    if (s == WM_OK)
+        s = load_json(dir, "config.json", true, &doc, path, sizeof path, err);
+    if (s != WM_OK) {
+        wm_yaml_free(doc);
+        return s;
+    }
+    const struct {
+        const char *key;
+        uint64_t *dst;
+    } nums[] = {
+        {"dim", NULL},           {"num_heads", &out->num_attention_heads},
+        {"ffn_dim", &out->ffn_dim}, {"freq_dim", &out->freq_dim},
+        {"in_dim", &out->in_channels}, {"out_dim", &out->out_channels},
+        {"num_layers", &out->num_layers}, {"text_dim", &out->text_dim},
+    };
+    uint64_t dim = 0;
+    for (size_t i = 0; s == WM_OK && i < sizeof nums / sizeof nums[0]; i++) {
+        const wm_ynode *v = wm_ymap_get(doc->root, nums[i].key);
+        bool optional = strcmp(nums[i].key, "text_dim") == 0;
+        if (!v && optional)
+            continue;
+        if (!v)
+            s = wm_error_set(err, WM_E_INPUT, path, "use the official config.json of the model",
+                             "missing key '%s'", nums[i].key);
+        else
+            s = wm_ynode_u64(v, nums[i].key, 1, WM_COUNT_MAX, nums[i].dst ? nums[i].dst : &dim, err);
+    }
+    if (s == WM_OK && dim % out->num_attention_heads != 0)
+        s = wm_error_set(err, WM_E_INPUT, path, "check dim and num_heads",
+                         "dim %llu is not a multiple of num_heads %llu", (unsigned long long)dim,
+                         (unsigned long long)out->num_attention_heads);
+    const wm_ynode *v;
+    if (s == WM_OK && (v = wm_ymap_get(doc->root, "eps")))
+        s = wm_ynode_double(v, "eps", &out->eps, err);
+    if (s == WM_OK && (v = wm_ymap_get(doc->root, "model_type"))) {
+        const char *type = NULL;
+        if ((s = wm_ynode_string(v, "model_type", &type, err)) == WM_OK)
+            snprintf(out->variant, sizeof out->variant, "%s", type);
+    }
+    wm_yaml_free(doc);
+    if (s != WM_OK)
+        return s;
+    out->attention_head_dim = dim / out->num_attention_heads;
+    /* official i2v/flf2v transformers carry the image cross-attention (WAN_FACTS §9) */
+    if (strcmp(out->variant, "i2v") == 0 || strcmp(out->variant, "flf2v") == 0) {
+        out->image_dim = 1280;
+        out->added_kv_proj_dim = dim;
+        out->pos_embed_seq_len = strcmp(out->variant, "flf2v") == 0 ? 514 : 0;
+    }
+    return WM_OK;
+}
+
+wm_status wm_config_model_dir(const wm_config *cfg, const char *dir, const char *base,
+                              wm_model_config *out, wm_error *err)
+{
+    char probe[4200];
+    snprintf(probe, sizeof probe, "%s/transformer/config.json", dir);
+    FILE *f = fopen(probe, "rb");
+    wm_status s;
+    const char *layout;
+    if (f) {
+        fclose(f);
+        layout = "diffusers snapshot";
+        s = model_from_diffusers_dir(dir, out, err);
+    } else {
+        snprintf(probe, sizeof probe, "%s/config.json", dir);
+        if (!(f = fopen(probe, "rb")))
+            return wm_error_set(err, WM_E_INPUT, dir,
+                                "point it at a diffusers snapshot, whose components have "
+                                "transformer/config.json etc., or an official Wan checkpoint "
+                                "folder with one config.json",
+                                "has neither transformer/config.json nor config.json");
+        fclose(f);
+        layout = "official config.json";
+        s = model_from_official_dir(cfg, dir, base, out, err);
+    }
+    if (s != WM_OK)
+        return s;
+    const char *slash = strrchr(dir, '/');
+    const char *name = slash && slash[1] ? slash + 1 : dir;
+    snprintf(out->id, sizeof out->id, "%s", name);
+    snprintf(out->source, sizeof out->source, "model dir %s (%s)", dir, layout);
+    out->workload[0] = '\0';
+    return WM_OK;
 }
 
 /* ---- workloads ---------------------------------------------------------------------------- */
