@@ -38,6 +38,8 @@ static const char report_help[] =
     "  --depth N           tree depth in table/md output (default 2; 0 = the model only)\n"
     "  --run-id ID         artifact directory name (default: UTC time + model + workload)\n"
     "  --out-dir DIR       artifact root (default: the config's output.dir, tmp/profile-output)\n"
+    "  --names N           diffusers (default) | official: show the official Wan code's\n"
+    "                      module names (self_attn.q, ...); report.json adds official_id\n"
     "  --no-artifacts      print only; write no files\n";
 
 /* "wan2.1-t2v-14b" -> "wan2_1": the family directory of the artifacts. */
@@ -90,7 +92,8 @@ static wm_status write_artifacts(const wm_report *r, const char *out_dir, const 
 int cmd_report(int argc, char **argv)
 {
     cli_workload_opts o = CLI_WORKLOAD_OPTS_INIT;
-    const char *format = "table", *depth_s = "2", *run_id = NULL, *out_dir = NULL;
+    const char *format = "table", *depth_s = "2", *run_id = NULL, *out_dir = NULL,
+               *names = "diffusers";
     bool artifacts = true;
     for (int i = 0; i < argc; i++) {
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
@@ -110,6 +113,8 @@ int cmd_report(int argc, char **argv)
             r = cli_flag_value("report", argc, argv, &i, "--run-id", &run_id);
         if (r == 0)
             r = cli_flag_value("report", argc, argv, &i, "--out-dir", &out_dir);
+        if (r == 0)
+            r = cli_flag_value("report", argc, argv, &i, "--names", &names);
         if (r < 0)
             return EXIT_USAGE;
         if (r == 0)
@@ -118,6 +123,8 @@ int cmd_report(int argc, char **argv)
     if (strcmp(format, "table") && strcmp(format, "json") && strcmp(format, "md") &&
         strcmp(format, "csv"))
         return cli_usage_error("report", "--format", "use table, json, md or csv");
+    if (strcmp(names, "diffusers") && strcmp(names, "official"))
+        return cli_usage_error("report", "--names", "use diffusers or official");
     if (out_dir && !*out_dir)
         return cli_usage_error("report", "--out-dir", "is empty; name a directory");
     if (run_id && !valid_run_id(run_id))
@@ -143,6 +150,8 @@ int cmd_report(int argc, char **argv)
         cli_name_field(&o, &w, &err);
     if (s == WM_OK)
         s = cli_check_stages(rep, w.stages, &err);
+    if (s == WM_OK)
+        wm_report_set_official_names(rep, strcmp(names, "official") == 0);
     if (s == WM_OK) {
         const wm_geometry *g = wm_report_geometry(rep);
         if (g->frames_not_4n1)

@@ -156,6 +156,7 @@ const char *wm_op_aten(wm_op op, wm_mode mode);
     X(WM_CAT_PATCH_EMBED, "patch embedding")                                                   \
     X(WM_CAT_COND_EMBED, "conditioning embedders")                                             \
     X(WM_CAT_HEAD, "head")                                                                     \
+    X(WM_CAT_CONV, "convolutions")           /* the VAE's convolutions */                     \
     X(WM_CAT_ELEMENTWISE, "norms/elementwise")
 
 typedef enum wm_category {
@@ -488,6 +489,14 @@ const wm_counts *wm_report_counts(const wm_report *r); /* one per node, same ord
 const wm_totals *wm_report_totals(const wm_report *r);
 size_t wm_report_note_count(const wm_report *r);
 const char *wm_report_note(const wm_report *r, size_t i);
+/* Show module names as the official Wan code has them (--names official): the writers print
+ * them instead of the diffusers ids, and report.json gains "official_id" per module (ids stay
+ * diffusers paths, which verification matches). */
+void wm_report_set_official_names(wm_report *r, bool on);
+bool wm_report_official_names(const wm_report *r);
+/* Node i's id as the writers show it, and its name relative to its parent's shown id. */
+void wm_report_display_id(const wm_report *r, size_t i, char *buf, size_t cap);
+void wm_report_display_name(const wm_report *r, size_t i, char *buf, size_t cap);
 /* Adds a disclosure to `notes` (copied). */
 wm_status wm_report_add_note(wm_report *r, const char *note, wm_error *err);
 
@@ -526,6 +535,12 @@ wm_status wm_report_hotspots(const wm_report *r, size_t top_modules, wm_hotspots
 /* The id with block indices replaced by '*': a numeric path component right after a `blocks`
  * or `block` component ("transformer.blocks.3.attn1#sdpa" -> "transformer.blocks.*.attn1#sdpa"). */
 void wm_id_pattern(const char *id, char *out, size_t cap);
+
+/* The official Wan code's name for a diffusers module id ("transformer.blocks.3.attn1.to_q" ->
+ * "model.blocks.3.self_attn.q"; diffusers' norm2/norm3 are the official norm3/norm2; with two
+ * experts, transformer/transformer_2 are high_noise_model/low_noise_model). Ids the official
+ * code names alike pass through unchanged. */
+void wm_official_id(const char *id, bool two_experts, char *out, size_t cap);
 
 /* ---- writers: each returns a malloc'd NUL-terminated string the caller frees ----------------- */
 

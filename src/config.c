@@ -266,7 +266,8 @@ static wm_status set_list(const field *f, const wm_ynode *v, const char *what, c
         snprintf(w, sizeof w, "%s[%zu]", what, i);
         wm_status s;
         if (f->kind == F_U64_LIST)
-            s = wm_ynode_u64(v->items[i], w, 1, WM_COUNT_MAX, (uint64_t *)(base + f->offset) + i, err);
+            s = wm_ynode_u64(v->items[i], w, strcmp(f->key, "vace_layers") ? 1 : 0, /* block indices */
+                             WM_COUNT_MAX, (uint64_t *)(base + f->offset) + i, err);
         else if (f->kind == F_BOOL_LIST)
             s = wm_ynode_bool(v->items[i], w, (bool *)(base + f->offset) + i, err);
         else

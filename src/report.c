@@ -34,6 +34,7 @@ struct wm_report {
     wm_totals totals;
     char **notes;
     size_t nnotes, capnotes;
+    bool official_names;
 };
 
 static uint64_t vector_cost(const wm_node *nd)
@@ -546,4 +547,47 @@ void wm_report_node_shape(const wm_report *r, size_t i, char *buf, size_t cap)
             sh_dims(&o, 3, (const uint64_t[]){B, rows, nd->k});
         break;
     }
+}
+
+void wm_report_set_official_names(wm_report *r, bool on) { r->official_names = on; }
+bool wm_report_official_names(const wm_report *r) { return r->official_names; }
+
+void wm_report_display_id(const wm_report *r, size_t i, char *buf, size_t cap)
+{
+    const char *id = r->m->nodes[i].id;
+    if (r->official_names)
+        wm_official_id(id, r->m->cfg.pipeline.boundary_ratio > 0.0, buf, cap);
+    else if (cap > 0)
+        snprintf(buf, cap, "%s", id);
+}
+
+void wm_report_display_name(const wm_report *r, size_t i, char *buf, size_t cap)
+{
+    const wm_node *nd = &r->m->nodes[i];
+    if (!r->official_names || nd->parent < 0) {
+        if (!r->official_names)
+            snprintf(buf, cap, "%s", nd->name);
+        else
+            wm_report_display_id(r, i, buf, cap);
+        return;
+    }
+    char full[512], parent[512];
+    wm_report_display_id(r, i, full, sizeof full);
+    wm_report_display_id(r, (size_t)nd->parent, parent, sizeof parent);
+    size_t n = strlen(parent);
+    const char *rel = full;
+    if (strncmp(full, parent, n) == 0 && (full[n] == '.' || full[n] == '#')) {
+        rel = full + n + (full[n] == '.');
+    } else {
+        /* a module the official code keeps elsewhere (condition_embedder's children are the
+         * model's own): its path below the root */
+        size_t root = (size_t)nd->parent;
+        while (r->m->nodes[root].parent >= 0)
+            root = (size_t)r->m->nodes[root].parent;
+        wm_report_display_id(r, root, parent, sizeof parent);
+        n = strlen(parent);
+        if (strncmp(full, parent, n) == 0 && full[n] == '.')
+            rel = full + n + 1;
+    }
+    snprintf(buf, cap, "%s", rel);
 }

@@ -208,6 +208,11 @@ static void modules_json(wm_json *j, const wm_report *r)
         wm_report_node_shape(r, i, shape, sizeof shape);
         wm_json_open(j, NULL, '{', true);
         wm_json_str(j, "id", nd->id);
+        if (wm_report_official_names(r)) {
+            char official[512];
+            wm_report_display_id(r, i, official, sizeof official);
+            wm_json_str(j, "official_id", official);
+        }
         wm_json_str(j, "parent", nd->parent >= 0 ? nodes[nd->parent].id : NULL);
         wm_json_str(j, "op", wm_op_name(nd->op));
         wm_json_str(j, "category", wm_category_name(nd->category));

@@ -552,21 +552,23 @@ static void tree_grid(const view *v, int depth, bool md, grid *g)
         const wm_node *nd = &v->nodes[it->node];
         const wm_counts *c = &v->c[it->node];
         const double k = it->more ? (double)it->more : 1.0;
-        char name[1536], label[1200], f[32], sh[32], p[32], by[32];
+        char name[2304], label[1800], f[32], sh[32], p[32], by[32];
         size_t o = 0;
         for (int d = 0; d < nd->depth && o + 8 < sizeof name; d++)
             o += (size_t)snprintf(name + o, sizeof name - o, "%s", md ? "&emsp;" : "  ");
+        char shown[512];
+        wm_report_display_name(v->r, it->node, shown, sizeof shown);
         if (it->more) {
             char rl[1100];
             run_label(v, it, rl, sizeof rl);
             if (md)
                 snprintf(label, sizeof label, "`%s` (%zu more, identical to `%s`)", rl, it->more,
-                         nd->name);
+                         shown);
             else
                 snprintf(label, sizeof label, "%s   (%zu more, identical to %s)", rl, it->more,
-                         nd->name);
+                         shown);
         } else {
-            snprintf(label, sizeof label, md ? "`%s`" : "%s", nd->name);
+            snprintf(label, sizeof label, md ? "`%s`" : "%s", shown);
         }
         snprintf(name + o, sizeof name - o, "%s", label);
         pct(sh, sizeof sh, k * (double)c->flops, fwd);
@@ -600,7 +602,12 @@ static void top_modules_grid(const view *v, grid *g, bool exact)
         si(f, sizeof f, (double)h->flops, "FLOP");
         pct(sh, sizeof sh, (double)h->flops, (double)v->t->flops);
         grouped(ex, sizeof ex, h->flops);
-        snprintf(id, sizeof id, exact ? "`%s`" : "%s", h->id); /* exact = Markdown */
+        char shown[300];
+        if (wm_report_official_names(v->r))
+            wm_official_id(h->id, v->mc->pipeline.boundary_ratio > 0.0, shown, sizeof shown);
+        else
+            snprintf(shown, sizeof shown, "%s", h->id);
+        snprintf(id, sizeof id, exact ? "`%s`" : "%s", shown); /* exact = Markdown */
         if (exact)
             grid_add(g, 1, (const char *[]){rank, id, n, wm_category_name(nd->category), f, ex, sh});
         else
@@ -813,7 +820,9 @@ wm_status wm_report_to_csv(const wm_report *r, char **out, wm_error *err)
     wm_buf b = {0};
     /* Lines end in LF (what Unix tools and every CSV reader accept); fields are quoted per
      * RFC 4180 where needed. */
-    wm_buf_puts(&b, "id,parent,op,category,aten,shape,calls,flops,matrix_flops,vector_flops,"
+    const bool official = wm_report_official_names(r);
+    wm_buf_puts(&b, official ? "id,official_id," : "id,");
+    wm_buf_puts(&b, "parent,op,category,aten,shape,calls,flops,matrix_flops,vector_flops,"
                     "params,weight_bytes,bytes_read,bytes_written\n");
     for (size_t i = 0; i < wm_model_node_count(m); i++) {
         const wm_node *nd = &nodes[i];
@@ -821,6 +830,12 @@ wm_status wm_report_to_csv(const wm_report *r, char **out, wm_error *err)
         wm_report_node_shape(r, i, shape, sizeof shape);
         csv_field(&b, nd->id);
         wm_buf_puts(&b, ",");
+        if (official) {
+            char alias[512];
+            wm_report_display_id(r, i, alias, sizeof alias);
+            csv_field(&b, alias);
+            wm_buf_puts(&b, ",");
+        }
         csv_field(&b, nd->parent >= 0 ? nodes[nd->parent].id : "");
         wm_buf_puts(&b, ",");
         csv_field(&b, wm_op_name(nd->op));

@@ -205,6 +205,8 @@ wm_status wm_reference_check_matches(const wm_reference *ref, const wm_report *r
            *geo = json_object_get(ref->root, "geometry");
     /* the transformer's config fields identify the model only for a transformer reference */
     const bool dit = ref->stage == WM_STAGE_TRANSFORMER || ref->stage == WM_STAGE_TRANSFORMER_2;
+    /* the text and image encoders see no video: their references carry no latent geometry */
+    const bool encoder = ref->stage == WM_STAGE_TEXT_ENCODER || ref->stage == WM_STAGE_IMAGE_ENCODER;
     const struct {
         json_t *obj;
         const char *key;
@@ -224,10 +226,10 @@ wm_status wm_reference_check_matches(const wm_reference *ref, const wm_report *r
         {geo, "latent_frames", g->latent_frames, false},
         {geo, "latent_height", g->latent_height, false},
         {geo, "latent_width", g->latent_width, false},
-        {geo, "dit_seq_len", g->dit_seq_len, false},
+        {geo, "dit_seq_len", g->dit_seq_len, true},
     };
     for (size_t i = 0; i < sizeof checks / sizeof checks[0]; i++) {
-        if (checks[i].transformer_only && !dit)
+        if ((checks[i].transformer_only && !dit) || (encoder && checks[i].obj == geo))
             continue;
         uint64_t theirs = 0;
         if (!get_u64(checks[i].obj, checks[i].key, &theirs))
@@ -384,9 +386,9 @@ wm_status wm_verify_core(const wm_report *r, double tolerance, wm_verify_result 
     }
     free(sums);
 
-    /* 2. the model = its blocks + its top-level modules */
+    /* 2. each model = its blocks + its top-level modules (roots with children) */
     for (size_t i = 0; ok && i < n; i++) {
-        if (nodes[i].parent >= 0)
+        if (nodes[i].parent >= 0 || nodes[i].subtree_size == 1)
             continue;
         uint64_t parts = 0;
         for (size_t j = i + 1; ok && j < n; j++)
@@ -407,8 +409,8 @@ wm_status wm_verify_core(const wm_report *r, double tolerance, wm_verify_result 
     }
     ok = ok && push_row(out, &cap, "matrix FLOPs per forward = closed form", WM_VERIFY_MATCH,
                         t->matrix_flops_per_forward, cf_flops, tolerance);
-    ok = ok && push_row(out, &cap, "params = closed form", WM_VERIFY_MATCH, t->params, cf_params,
-                        tolerance);
+    ok = ok && push_row(out, &cap, "transformer params = closed form", WM_VERIFY_MATCH,
+                        t->stages[WM_STAGE_TRANSFORMER].params, cf_params, tolerance);
 
     /* 4. generation totals = per-forward x forwards */
     uint64_t gen = 0, step = 0;
@@ -420,8 +422,16 @@ wm_status wm_verify_core(const wm_report *r, double tolerance, wm_verify_result 
     }
     ok = ok && push_row(out, &cap, "flops per step = per forward x forwards per step",
                         WM_VERIFY_MATCH, t->flops_per_step, step, tolerance);
-    ok = ok && push_row(out, &cap, "flops per generation = per forward x steps x forwards per step",
-                        WM_VERIFY_MATCH, t->flops, gen, tolerance);
+    ok = ok && push_row(out, &cap,
+                        "transformer flops per generation = per forward x steps x forwards per step",
+                        WM_VERIFY_MATCH, t->transformer_flops, gen, tolerance);
+    /* 5. the generation = the selected stages */
+    uint64_t stages = 0;
+    for (int k = 0; ok && k < WM_STAGE_COUNT; k++)
+        if (t->stages[k].selected)
+            ok = wm_add(stages, t->stages[k].flops, &stages);
+    ok = ok && push_row(out, &cap, "flops per generation = sum of the selected stages",
+                        WM_VERIFY_MATCH, t->flops, stages, tolerance);
     if (!ok) {
         wm_verify_result_free(out);
         return wm_error_set(err, WM_E_INTERNAL, "verify", NULL, "out of memory");
