@@ -32,7 +32,7 @@ int cli_flag_value(const char *cmd, int argc, char **argv, int *i, const char *n
 /* The model and workload flags shared by report, verify and later estimate. NULL = not given. */
 typedef struct cli_workload_opts {
     const char *config, *model, *workload, *model_dir;
-    const char *batch, *frames, *height, *width, *steps, *text_len, *dtype, *mode, *stages;
+    const char *batch, *frames, *height, *width, *steps, *text_len, *dtype, *mode, *stages, *impl;
     int cfg; /* -1 not given, 0 --no-cfg, 1 --cfg */
 } cli_workload_opts;
 

@@ -74,6 +74,9 @@ const char cli_workload_help[] =
     "  --dtype T           bf16 | fp16 | fp32 (bytes of weights and activations)\n"
     "  --mode M            torch (FlopCounterMode on meta/CUDA) | torch-cpu (attention\n"
     "                      cores 0, as on the CPU in torch 2.13.0) | full (+ elementwise)\n"
+    "  --impl I            diffusers (default) | official: the official Wan code's counted\n"
+    "                      work (text padded to 512 tokens, CLIP's 31 blocks, Wan2.2's\n"
+    "                      per-token timestep embedding)\n"
     "  --stages LIST       stages counted in totals.flops, comma-separated: text_encoder,\n"
     "                      image_encoder, vae_encode, transformer, transformer_2, vae_decode\n"
     "                      (default: every stage the model has)\n";
@@ -85,7 +88,7 @@ int cli_parse_workload_flag(const char *cmd, int argc, char **argv, int *i, cli_
         const char **dst;
     } flags[] = {
         {"--config", &o->config}, {"--model", &o->model},   {"--workload", &o->workload},
-        {"--model-dir", &o->model_dir},
+        {"--model-dir", &o->model_dir}, {"--impl", &o->impl},
         {"--batch", &o->batch},   {"--frames", &o->frames}, {"--height", &o->height},
         {"--width", &o->width},   {"--steps", &o->steps},   {"--text-len", &o->text_len},
         {"--dtype", &o->dtype},   {"--mode", &o->mode},     {"--stages", &o->stages},
@@ -141,6 +144,16 @@ wm_status cli_resolve(const cli_workload_opts *o, wm_config **cfg, wm_model_conf
                             "unknown mode '%s'", o->mode);
     if (o->stages && (s = cli_parse_stages(o->stages, &w->stages, err)) != WM_OK)
         return s;
+    if (o->impl) {
+        if (strcmp(o->impl, "official") == 0)
+            mc->impl = WM_IMPL_OFFICIAL;
+        else if (strcmp(o->impl, "diffusers") != 0)
+            return wm_error_set(err, WM_E_INPUT, "--impl", "use diffusers or official",
+                                "unknown implementation '%s'", o->impl);
+    }
+    /* the official code pads every prompt to its text_len, 512 tokens */
+    if (mc->impl == WM_IMPL_OFFICIAL)
+        w->text_len = 512;
     return WM_OK;
 }
 

@@ -247,6 +247,11 @@ typedef struct wm_pipeline_config {
     uint64_t num_train_timesteps; /* 1000 */
 } wm_pipeline_config;
 
+/* Which implementation's counted work to model (--impl): diffusers (default) or the official Wan
+ * code, which always pads the text to 512 tokens, runs CLIP's first 31 blocks, and (Wan2.2)
+ * embeds the timestep per token (WAN_FACTS §9). */
+typedef enum wm_impl { WM_IMPL_DIFFUSERS, WM_IMPL_OFFICIAL } wm_impl;
+
 /* A model: its transformer (flat fields, the transformer/config.json of the diffusers snapshot)
  * and the other components of its pipeline. A component whose `has_` flag is false is not in
  * the preset: its stage is reported as not modelled. */
@@ -255,6 +260,7 @@ typedef struct wm_model_config {
     char variant[32];       /* "t2v", ... */
     char source[320];       /* where the numbers came from: "preset" or "file:line" */
     char workload[64];      /* the model's native workload (its pipeline defaults), or "" */
+    wm_impl impl;           /* set by the caller before wm_model_build */
     /* transformer/config.json */
     char class_name[64];    /* _class_name: "WanTransformer3DModel" */
     uint64_t patch_size[3]; /* (t, h, w) */

@@ -258,6 +258,14 @@ static wm_status add_standard_notes(wm_report *r, wm_error *err)
     const wm_workload *w = &r->w;
     if (r->g.frames_not_4n1 && (s = wm_report_add_note(r, r->g.note, err)))
         return s;
+    if (r->m->cfg.impl == WM_IMPL_OFFICIAL &&
+        (s = wm_report_add_note(r, "impl official: the official Wan code's counted work: text "
+                                   "padded to 512 tokens for the text encoder and the "
+                                   "transformer, CLIP's first 31 blocks, Wan2.2's per-token "
+                                   "timestep embedding; its flash_attn kernels are invisible to "
+                                   "FlopCounterMode, but their work is counted here",
+                                err)))
+        return s;
     if (w->mode == WM_MODE_TORCH_CPU &&
         (s = wm_report_add_note(r, "mode torch-cpu: attention cores count 0, as FlopCounterMode "
                                    "counts them on the CPU in torch 2.13.0 (the fused kernel "

@@ -163,6 +163,7 @@ static void model_json(wm_json *j, const wm_model_config *c)
     wm_json_str(j, "id", c->id);
     wm_json_str(j, "variant", c->variant);
     wm_json_str(j, "source", c->source);
+    wm_json_str(j, "impl", c->impl == WM_IMPL_OFFICIAL ? "official" : "diffusers");
     wm_json_u64(j, "dim", c->num_attention_heads * c->attention_head_dim); /* bounded by
                                                                            validation */
     wm_json_u64(j, "ffn_dim", c->ffn_dim);
