@@ -38,7 +38,8 @@ def test_diffusers_snapshot_is_the_1_3b_model():
     d = report("--model-dir", SNAPSHOT, "--workload", "wan2-1-480p-81f")
     # WAN_FACTS §5.3: T2V-1.3B @ 81x480x832, meta
     assert d["totals"]["flops_per_forward"] == 283_001_787_777_024
-    assert d["totals"]["params"] == 1_418_996_800
+    stages = {st["id"]: st for st in d["stages"]}
+    assert stages["transformer"]["params"] == 1_418_996_800
     assert d["model"]["source"] == f"model dir {SNAPSHOT} (diffusers snapshot)"
     assert d["model"]["id"] == SNAPSHOT.name
     assert d["model"]["variant"] == "t2v"
