@@ -106,39 +106,14 @@ static int parse_args(const char *cmd, const char *help, int argc, char **argv, 
 
 /* ---- formatting ------------------------------------------------------------------------------ */
 
-static const char *grouped(char *out, size_t cap, uint64_t v)
-{
-    char digits[32];
-    int n = snprintf(digits, sizeof digits, "%llu", (ull)v);
-    size_t o = 0;
-    for (int i = 0; i < n && o + 2 < cap; i++) {
-        if (i > 0 && (n - i) % 3 == 0)
-            out[o++] = ',';
-        out[o++] = digits[i];
-    }
-    out[o] = '\0';
-    return out;
-}
-
 static uint64_t magnitude(int64_t d) { return d < 0 ? (uint64_t)(-(d + 1)) + 1 : (uint64_t)d; }
 
 /* "+1,234" / "-1,234" / "0" */
 static const char *sgrouped(char *out, size_t cap, int64_t d)
 {
     char g[40];
-    grouped(g, sizeof g, magnitude(d));
+    wm_fmt_grouped(g, sizeof g, magnitude(d));
     snprintf(out, cap, "%s%s", d > 0 ? "+" : d < 0 ? "-" : "", g);
-    return out;
-}
-
-static const char *si(char *out, size_t cap, double v, const char *unit)
-{
-    char num[32];
-    wm_format_si(num, sizeof num, v);
-    size_t len = strlen(num);
-    if (!unit[0] && len > 0 && num[len - 1] == ' ')
-        num[len - 1] = '\0';
-    snprintf(out, cap, "%s%s", num, unit);
     return out;
 }
 
@@ -150,7 +125,7 @@ static const char *ssi(char *out, size_t cap, int64_t d, const char *unit)
         snprintf(out, cap, "0%s%s", unit[0] ? " " : "", unit);
         return out;
     }
-    si(m, sizeof m, (double)magnitude(d), unit);
+    wm_fmt_si(m, sizeof m, (double)magnitude(d), unit);
     snprintf(out, cap, "%s%s", d > 0 ? "+" : "-", m);
     return out;
 }
@@ -468,9 +443,9 @@ static int hotspots_out(const wm_report_file *f, const wm_file_hotspots *h, out_
         char nm[40], nl[40];
         wm_buf_printf(&out, "- **Total** %s per generation (%s) over %llu forwards; %s modules, "
                             "%s leaves\n\n",
-                      si(a, sizeof a, (double)f->totals.flops, "FLOP"),
-                      grouped(b, sizeof b, f->totals.flops), (ull)f->totals.forwards,
-                      grouped(nm, sizeof nm, f->module_count), grouped(nl, sizeof nl, h->leaf_count));
+                      wm_fmt_si(a, sizeof a, (double)f->totals.flops, "FLOP"),
+                      wm_fmt_grouped(b, sizeof b, f->totals.flops), (ull)f->totals.forwards,
+                      wm_fmt_grouped(nm, sizeof nm, f->module_count), wm_fmt_grouped(nl, sizeof nl, h->leaf_count));
         wm_buf_printf(&out, "## Top %zu modules (whole generation: calls × FLOPs per call)\n\n",
                       h->module_count);
     } else {
@@ -478,11 +453,11 @@ static int hotspots_out(const wm_report_file *f, const wm_file_hotspots *h, out_
         wm_buf_printf(&out, "model     %s (%s)\n", f->model_id, f->model_variant);
         wrap(&out, "workload  ", line, "          ", WRAP_WIDTH);
         wm_buf_printf(&out, "total     %s per generation (%s) over %llu forwards\n",
-                      si(a, sizeof a, (double)f->totals.flops, "FLOP"),
-                      grouped(b, sizeof b, f->totals.flops), (ull)f->totals.forwards);
+                      wm_fmt_si(a, sizeof a, (double)f->totals.flops, "FLOP"),
+                      wm_fmt_grouped(b, sizeof b, f->totals.flops), (ull)f->totals.forwards);
         char nm[40], nl[40];
         wm_buf_printf(&out, "          %s modules, %s leaves\n\n",
-                      grouped(nm, sizeof nm, f->module_count), grouped(nl, sizeof nl, h->leaf_count));
+                      wm_fmt_grouped(nm, sizeof nm, f->module_count), wm_fmt_grouped(nl, sizeof nl, h->leaf_count));
         wm_buf_printf(&out, "Top %zu modules (whole generation: calls × FLOPs per call)\n",
                       h->module_count);
     }
@@ -497,8 +472,8 @@ static int hotspots_out(const wm_report_file *f, const wm_file_hotspots *h, out_
         snprintf(id, sizeof id, md ? "`%s`" : "%s", h->modules[i].id);
         snprintf(c, sizeof c, "%llu", (ull)m->calls);
         tab_add(&t, (const char *[]){rank, id, inst, m->category, c,
-                                     si(a, sizeof a, (double)m->flops, ""),
-                                     si(b, sizeof b, (double)h->modules[i].flops, ""),
+                                     wm_fmt_si(a, sizeof a, (double)m->flops, ""),
+                                     wm_fmt_si(b, sizeof b, (double)h->modules[i].flops, ""),
                                      pct(d, sizeof d, h->modules[i].share)});
     }
     tab_render(&t, &out, md, "");
@@ -514,8 +489,8 @@ static int hotspots_out(const wm_report_file *f, const wm_file_hotspots *h, out_
     tab_add(&t, (const char *[]){"category", "FLOPs", "exact", "share"});
     for (size_t i = 0; i < ncat; i++)
         tab_add(&t, (const char *[]){h->categories[i].category,
-                                     si(a, sizeof a, (double)h->categories[i].flops, "FLOP"),
-                                     grouped(b, sizeof b, h->categories[i].flops),
+                                     wm_fmt_si(a, sizeof a, (double)h->categories[i].flops, "FLOP"),
+                                     wm_fmt_grouped(b, sizeof b, h->categories[i].flops),
                                      pct(d, sizeof d, h->categories[i].share)});
     tab_render(&t, &out, md, "");
     tab_free(&t);
@@ -974,8 +949,8 @@ static int compare_out(const comparison *c, size_t top, out_format fmt)
     tab_add(&t, (const char *[]){"quantity", "A", "B", "Δ", "Δ%", "Δ exact"});
     for (size_t i = 0; i < nrows; i++) {
         int64_t dd = diff(rows[i].a, rows[i].b);
-        tab_add(&t, (const char *[]){rows[i].label, si(a, sizeof a, (double)rows[i].a, rows[i].unit),
-                                     si(b, sizeof b, (double)rows[i].b, rows[i].unit),
+        tab_add(&t, (const char *[]){rows[i].label, wm_fmt_si(a, sizeof a, (double)rows[i].a, rows[i].unit),
+                                     wm_fmt_si(b, sizeof b, (double)rows[i].b, rows[i].unit),
                                      ssi(d, sizeof d, dd, rows[i].unit),
                                      rel(r, sizeof r, dd, rows[i].a), sgrouped(ex, sizeof ex, dd)});
     }
@@ -994,8 +969,8 @@ static int compare_out(const comparison *c, size_t top, out_format fmt)
             pct(sh, sizeof sh, (double)g->delta / (double)c->leaf_delta);
         else
             snprintf(sh, sizeof sh, "-");
-        tab_add(&t, (const char *[]){g->key, si(a, sizeof a, (double)g->a, ""),
-                                     si(b, sizeof b, (double)g->b, ""), ssi(d, sizeof d, g->delta, ""),
+        tab_add(&t, (const char *[]){g->key, wm_fmt_si(a, sizeof a, (double)g->a, ""),
+                                     wm_fmt_si(b, sizeof b, (double)g->b, ""), ssi(d, sizeof d, g->delta, ""),
                                      rel(r, sizeof r, g->delta, g->a), sh});
     }
     tab_render(&t, &out, md, "");
@@ -1003,8 +978,8 @@ static int compare_out(const comparison *c, size_t top, out_format fmt)
 
     const size_t shown = c->nchanged < top ? c->nchanged : top;
     char nc[40], nch[40];
-    grouped(nc, sizeof nc, c->ncommon);
-    grouped(nch, sizeof nch, c->nchanged);
+    wm_fmt_grouped(nc, sizeof nc, c->ncommon);
+    wm_fmt_grouped(nch, sizeof nch, c->nchanged);
     wm_buf_printf(&out,
                   md ? "\n## Modules in both (top %zu by |Δ| whole-generation FLOPs; %s leaves "
                        "compared, %s changed)\n\n"
@@ -1018,8 +993,8 @@ static int compare_out(const comparison *c, size_t top, out_format fmt)
             const mod_delta *m = &c->common[i];
             const uint64_t fa = A->modules[m->ia].generation_flops;
             snprintf(id, sizeof id, md ? "`%s`" : "%s", A->modules[m->ia].id);
-            tab_add(&t, (const char *[]){id, si(a, sizeof a, (double)fa, ""),
-                                         si(b, sizeof b, (double)B->modules[m->ib].generation_flops, ""),
+            tab_add(&t, (const char *[]){id, wm_fmt_si(a, sizeof a, (double)fa, ""),
+                                         wm_fmt_si(b, sizeof b, (double)B->modules[m->ib].generation_flops, ""),
                                          ssi(d, sizeof d, m->delta, ""), rel(r, sizeof r, m->delta, fa)});
         }
         tab_render(&t, &out, md, "");
@@ -1040,7 +1015,7 @@ static int compare_out(const comparison *c, size_t top, out_format fmt)
     for (int k = 0; k < 2; k++) {
         const size_t n = only[k].n, listed = n < top ? n : top;
         char cnt[40];
-        grouped(cnt, sizeof cnt, n);
+        wm_fmt_grouped(cnt, sizeof cnt, n);
         if (md)
             wm_buf_printf(&out, "\n## Only in %s: %s module%s%s\n", only[k].label, cnt,
                           n == 1 ? "" : "s", listed < n ? " (the first ones)" : "");
@@ -1051,10 +1026,10 @@ static int compare_out(const comparison *c, size_t top, out_format fmt)
             const wm_rmodule *m = &only[k].f->modules[only[k].idx[i]];
             if (md)
                 wm_buf_printf(&out, "%s- `%s` %s\n", i == 0 ? "\n" : "", m->id,
-                              si(a, sizeof a, (double)m->generation_flops, "FLOP"));
+                              wm_fmt_si(a, sizeof a, (double)m->generation_flops, "FLOP"));
             else
                 wm_buf_printf(&out, "  %s  %s\n", m->id,
-                              si(a, sizeof a, (double)m->generation_flops, "FLOP"));
+                              wm_fmt_si(a, sizeof a, (double)m->generation_flops, "FLOP"));
         }
     }
     wm_buf_puts(&out, md ? "\n## Where the change comes from\n\n" : "\n");

@@ -50,16 +50,36 @@ void wm_buf_printf(wm_buf *b, const char *fmt, ...)
     va_end(ap2);
 }
 
-void wm_buf_grouped(wm_buf *b, uint64_t v)
+const char *wm_fmt_grouped(char *out, size_t cap, uint64_t v)
 {
-    char digits[32], out[48];
-    int n = snprintf(digits, sizeof digits, "%llu", (unsigned long long)v), o = 0;
-    for (int i = 0; i < n; i++) {
+    char digits[32];
+    int n = snprintf(digits, sizeof digits, "%llu", (unsigned long long)v);
+    size_t o = 0;
+    for (int i = 0; i < n && o + 2 < cap; i++) {
         if (i > 0 && (n - i) % 3 == 0)
             out[o++] = ',';
         out[o++] = digits[i];
     }
-    wm_buf_append(b, out, (size_t)o);
+    if (cap > 0)
+        out[o] = '\0';
+    return out;
+}
+
+void wm_buf_grouped(wm_buf *b, uint64_t v)
+{
+    char out[48];
+    wm_buf_puts(b, wm_fmt_grouped(out, sizeof out, v));
+}
+
+const char *wm_fmt_si(char *out, size_t cap, double v, const char *unit)
+{
+    char num[32];
+    wm_format_si(num, sizeof num, v);
+    size_t len = strlen(num);
+    if (!unit[0] && len > 0 && num[len - 1] == ' ')
+        num[len - 1] = '\0';
+    snprintf(out, cap, "%s%s", num, unit);
+    return out;
 }
 
 void wm_format_si(char *out, size_t cap, double v)

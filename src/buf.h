@@ -33,6 +33,10 @@ void wm_buf_repeat(wm_buf *b, char c, size_t n);
 void wm_buf_grouped(wm_buf *b, uint64_t v);
 /* Formats v with an SI prefix and 3 significant digits: "6.52 P" (unit appended by caller). */
 void wm_format_si(char *out, size_t cap, double v);
+/* The same for display, into out, returning out: "6,523,436,592,005,120"; "3.96 PFLOP",
+ * "28.6 GB", "14.3 G" (unit "": a bare count, "512" without a trailing space). */
+const char *wm_fmt_grouped(char *out, size_t cap, uint64_t v);
+const char *wm_fmt_si(char *out, size_t cap, double v, const char *unit);
 /* Hands over the string (NULL if an allocation failed) and resets the buffer. */
 char *wm_buf_take(wm_buf *b);
 void wm_buf_free(wm_buf *b);

@@ -96,33 +96,6 @@ static wm_status finish(wm_buf *b, char **out, const char *what, wm_error *err)
 
 typedef unsigned long long ull;
 
-/* 6523436592005120 -> "6,523,436,592,005,120" */
-static const char *grouped(char *out, size_t cap, uint64_t v)
-{
-    char digits[32];
-    int n = snprintf(digits, sizeof digits, "%llu", (ull)v);
-    size_t o = 0;
-    for (int i = 0; i < n && o + 2 < cap; i++) {
-        if (i > 0 && (n - i) % 3 == 0)
-            out[o++] = ',';
-        out[o++] = digits[i];
-    }
-    out[o] = '\0';
-    return out;
-}
-
-/* SI value with a unit: "3.96 PFLOP", "28.6 GB", "512 B", "14.3 G" (unit ""). */
-static const char *si(char *out, size_t cap, double v, const char *unit)
-{
-    char num[32];
-    wm_format_si(num, sizeof num, v);
-    size_t len = strlen(num);
-    if (!unit[0] && len > 0 && num[len - 1] == ' ')
-        num[len - 1] = '\0'; /* a bare count: "512", not "512 " */
-    snprintf(out, cap, "%s%s", num, unit);
-    return out;
-}
-
 /* Share of a whole, for display: "-" when the part is 0, "<0.1%" when it rounds to 0. */
 static const char *pct(char *out, size_t cap, double part, double whole)
 {
@@ -383,7 +356,7 @@ static void geometry_line(const view *v, char *out, size_t cap)
     snprintf(out, cap, "latent %llu×%llu×%llu (T×h×w) → tokens %llu×%llu×%llu = L %s per sample%s",
              (ull)g->latent_frames, (ull)g->latent_height, (ull)g->latent_width,
              (ull)g->tokens_frames, (ull)g->tokens_height, (ull)g->tokens_width,
-             grouped(L, sizeof L, g->dit_seq_len),
+             wm_fmt_grouped(L, sizeof L, g->dit_seq_len),
              g->frames_not_4n1 ? " (frames not 4n+1: see the notes)" : "");
 }
 
@@ -438,8 +411,8 @@ static void totals_grid(const view *v, grid *g, bool header)
         char val[48], ex[40];
         if (rows[i].show)
             grid_add(g, 1,
-                     (const char *[]){rows[i].label, si(val, sizeof val, (double)rows[i].value, rows[i].unit),
-                                      grouped(ex, sizeof ex, rows[i].value), rows[i].comment});
+                     (const char *[]){rows[i].label, wm_fmt_si(val, sizeof val, (double)rows[i].value, rows[i].unit),
+                                      wm_fmt_grouped(ex, sizeof ex, rows[i].value), rows[i].comment});
     }
 }
 
@@ -573,11 +546,11 @@ static void tree_grid(const view *v, int depth, bool md, grid *g)
         snprintf(name + o, sizeof name - o, "%s", label);
         pct(sh, sizeof sh, k * (double)c->flops, fwd);
         if (c->params)
-            si(p, sizeof p, k * (double)c->params, "");
+            wm_fmt_si(p, sizeof p, k * (double)c->params, "");
         else
             snprintf(p, sizeof p, "-");
-        si(by, sizeof by, k * ((double)c->bytes_read + (double)c->bytes_written), "B");
-        si(f, sizeof f, (double)c->flops, "");
+        wm_fmt_si(by, sizeof by, k * ((double)c->bytes_read + (double)c->bytes_written), "B");
+        wm_fmt_si(f, sizeof f, (double)c->flops, "");
         grid_add(g, it->more ? 3 : 1,
                  (const char *[]){name, wm_op_name(nd->op), f, sh, p, by});
     }
@@ -599,9 +572,9 @@ static void top_modules_grid(const view *v, grid *g, bool exact)
         const wm_node *nd = &v->nodes[h->node];
         snprintf(rank, sizeof rank, "%zu", i + 1);
         snprintf(n, sizeof n, "%u", h->instances);
-        si(f, sizeof f, (double)h->flops, "FLOP");
+        wm_fmt_si(f, sizeof f, (double)h->flops, "FLOP");
         pct(sh, sizeof sh, (double)h->flops, (double)v->t->flops);
-        grouped(ex, sizeof ex, h->flops);
+        wm_fmt_grouped(ex, sizeof ex, h->flops);
         char shown[300];
         if (wm_report_official_names(v->r))
             wm_official_id(h->id, v->mc->pipeline.boundary_ratio > 0.0, shown, sizeof shown);
@@ -624,9 +597,9 @@ static void top_categories_grid(const view *v, grid *g, bool exact)
         grid_add(g, 1, (const char *[]){"category", "FLOPs", "share"});
     for (size_t i = 0; i < v->hot.category_count && i < TOP_CATEGORIES; i++) {
         const wm_category_total *ct = &v->hot.categories[i];
-        si(f, sizeof f, (double)ct->flops, "FLOP");
+        wm_fmt_si(f, sizeof f, (double)ct->flops, "FLOP");
         pct(sh, sizeof sh, (double)ct->flops, (double)v->t->flops);
-        grouped(ex, sizeof ex, ct->flops);
+        wm_fmt_grouped(ex, sizeof ex, ct->flops);
         if (exact)
             grid_add(g, 1, (const char *[]){wm_category_name(ct->category), f, ex, sh});
         else
