@@ -365,11 +365,33 @@ static void stages(const view *v, char *out, size_t cap)
 {
     size_t o = 0;
     out[0] = '\0';
-    for (size_t i = 0; i < v->n; i = v->end[i]) {
-        int k = snprintf(out + o, cap - o, "%s%s", o ? ", " : "", v->nodes[i].id);
+    for (int s = 0; s < WM_STAGE_COUNT; s++) {
+        if (!v->t->stages[s].present)
+            continue;
+        int k = snprintf(out + o, cap - o, "%s%s", o ? ", " : "", wm_stage_name((wm_stage)s));
         if (k < 0 || (size_t)k >= cap - o)
             break;
         o += (size_t)k;
+    }
+}
+
+/* Stage, calls per generation, FLOPs per call, FLOPs per generation, share, params. */
+static void stages_grid(const view *v, grid *g, bool md)
+{
+    grid_add(g, 1, (const char *[]){"stage", "calls", "FLOPs/call", "FLOPs", "share", "params"});
+    for (int k = 0; k < WM_STAGE_COUNT; k++) {
+        const wm_stage_total *st = &v->t->stages[k];
+        if (!st->present)
+            continue;
+        char name[64], calls[32], per[48], all[48], sh[32], p[48];
+        snprintf(name, sizeof name, md ? "`%s`%s" : "%s%s", wm_stage_name((wm_stage)k),
+                 st->selected ? "" : " (not in totals)");
+        snprintf(calls, sizeof calls, "%llu", (ull)st->calls);
+        pct(sh, sizeof sh, st->selected ? (double)st->flops : 0.0, (double)v->t->flops);
+        grid_add(g, 1,
+                 (const char *[]){name, calls, wm_fmt_si(per, sizeof per, (double)st->flops_per_call, "FLOP"),
+                                  wm_fmt_si(all, sizeof all, (double)st->flops, "FLOP"), sh,
+                                  wm_fmt_si(p, sizeof p, (double)st->params, "")});
     }
 }
 
@@ -397,7 +419,8 @@ static void totals_grid(const view *v, grid *g, bool header)
          "what FlopCounterMode counts", full},
         {"  vector (elementwise)", t->vector_flops_per_forward, "FLOP", "mode full only", full},
         {"FLOPs per step", t->flops_per_step, "FLOP", fps == 1 ? "1 forward" : "2 forwards", true},
-        {"FLOPs per generation", t->flops, "FLOP", steps, true},
+        {"transformer per generation", t->transformer_flops, "FLOP", steps, true},
+        {"FLOPs per generation", t->flops, "FLOP", "the stages below", true},
         {"parameters", t->params, "", "", true},
         {"weight bytes", t->weight_bytes, "B", dtype, true},
         {"bytes read per forward", t->bytes_read_per_forward, "B", "", true},
@@ -634,10 +657,16 @@ wm_status wm_report_to_table(const wm_report *r, int depth, char **out, wm_error
     geometry_line(&v, line, sizeof line);
     wrap(&b, "geometry  ", "          ", line, WRAP_WIDTH, false);
 
-    wm_buf_printf(&b, "\nTotals (%s)\n", st);
+    wm_buf_printf(&b, "\nTotals\n");
     grid_init(&g, "lrrl");
     totals_grid(&v, &g, false);
     grid_text(&g, &b, "  ", false);
+    grid_free(&g);
+
+    wm_buf_printf(&b, "\nStages (one generation)\n");
+    grid_init(&g, "lrrrrr");
+    stages_grid(&v, &g, false);
+    grid_text(&g, &b, "  ", true);
     grid_free(&g);
 
     wm_buf_printf(&b, "\nModules (depth %d; FLOPs and bytes per call; %% of one forward)\n",
@@ -690,6 +719,12 @@ static void markdown(const view *v, const char *title, bool with_tree, int depth
     wm_buf_puts(b, "\n## Totals\n\n");
     grid_init(&g, "lrrl");
     totals_grid(v, &g, true);
+    grid_md(&g, b);
+    grid_free(&g);
+
+    wm_buf_puts(b, "\n## Stages (one generation)\n\n");
+    grid_init(&g, "lrrrrr");
+    stages_grid(v, &g, true);
     grid_md(&g, b);
     grid_free(&g);
 
