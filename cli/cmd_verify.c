@@ -411,8 +411,8 @@ int cmd_verify(int argc, char **argv)
                    (unsigned long long)run, (unsigned long long)w.num_inference_steps);
         printf("tolerance %g (verify_run.accept_rel_diff.end2end)\n", vs.accept_end2end);
         wm_verify_row row = {.id = "transformer x generation", .kind = WM_VERIFY_MATCH,
-                             .analytic = t->flops, .reference = flops,
-                             .rel_diff = wm_rel_diff(t->flops, flops)};
+                             .analytic = t->transformer_flops, .reference = flops,
+                             .rel_diff = wm_rel_diff(t->transformer_flops, flops)};
         row.pass = wm_within(row.rel_diff, vs.accept_end2end);
         printf("%-24s  %26s  %26s  %9s  %s\n", "total", "analytic", "reference", "rel diff", "result");
         print_row(&row, 24);

@@ -166,6 +166,9 @@ wm_status cli_parse_stages(const char *list, uint32_t *mask, wm_error *err)
         return wm_error_set(err, WM_E_INPUT, "--stages", fix, "'%s' is not a list of stages", list);
     snprintf(buf, sizeof buf, "%s", list);
     *mask = 0;
+    size_t len = strlen(buf);
+    if (buf[0] == ',' || buf[len - 1] == ',' || strstr(buf, ",,"))
+        return wm_error_set(err, WM_E_INPUT, "--stages", fix, "'%s' has an empty entry", list);
     for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
         wm_stage st;
         if (!wm_stage_parse(tok, &st))

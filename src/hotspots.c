@@ -1,5 +1,5 @@
 /* hotspots.c — the kinds of layer and the categories that take the most FLOPs over a whole
- * generation. */
+ * generation, among the stages totals.flops counts. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -36,6 +36,12 @@ void wm_id_pattern(const char *id, char *out, size_t cap)
     out[o] = '\0';
 }
 
+/* Whether a name is a block index that wm_id_pattern turns into '*' ("blocks.3", "block.3"). */
+static bool block_index(const char *name)
+{
+    return strncmp(name, "blocks.", 7) == 0 || strncmp(name, "block.", 6) == 0;
+}
+
 typedef struct {
     char id[256]; /* pattern */
     int32_t node; /* first instance, in tree order */
@@ -69,9 +75,12 @@ wm_status wm_report_hotspots(const wm_report *r, size_t top, wm_hotspots *out, w
     if (top > WM_HOTSPOT_MODULES_MAX)
         top = WM_HOTSPOT_MODULES_MAX;
 
-    /* Leaves with work, and the category sums. A leaf inside a repeated block is added to
-     * its original's entry (same structure, same counts), so patterns are computed only for
-     * the live leaves: this keeps report.json fast to render. */
+    /* Leaves with work, and the category sums. A leaf inside a repeated `blocks.N` is added to
+     * its original's entry (same structure, same counts, and the same id pattern), so patterns
+     * are computed only for the other leaves: this keeps report.json fast to render. Repeats
+     * under other names (a VAE's resnets.1 repeating resnets.0) keep entries of their own, so
+     * that a group always means "the same id with the block index as '*'", as `wanmeter
+     * hotspots` recomputes it from a file. */
     group *g = calloc(n ? n : 1, sizeof *g);
     int32_t *slot = malloc((n ? n : 1) * sizeof *slot);
     if (!g || !slot) {
@@ -93,14 +102,23 @@ wm_status wm_report_hotspots(const wm_report *r, size_t top, wm_hotspots *out, w
     }
     /* every leaf's whole-generation FLOPs into its slot: live leaves directly, repeated ones
      * through the original at the same offset in the original block */
+    const wm_totals *t = wm_report_totals(r);
     for (size_t k = 0; k < m->live_count + m->repeat_count; k++) {
         bool live = k < m->live_count;
         size_t root = live ? (size_t)m->live[k] : (size_t)m->repeats[k - m->live_count];
         size_t span = live ? 1 : nodes[root].subtree_size;
+        if (!t->stages[nodes[root].stage].selected)
+            continue; /* --stages left it out of totals.flops: out of the ranking too */
+        const bool fold = !live && block_index(nodes[root].name);
         for (size_t i = root; i < root + span; i++) {
             if (nodes[i].subtree_size != 1)
                 continue;
-            size_t orig = live ? i : (size_t)nodes[root].repeat_of + (i - root);
+            size_t orig = fold ? (size_t)nodes[root].repeat_of + (i - root) : i;
+            if (!live && !fold) { /* a leaf of its own */
+                slot[i] = (int32_t)nl;
+                g[nl] = (group){.node = (int32_t)i, .instances = 1};
+                nl++;
+            }
             uint64_t f;
             group *e = &g[slot[orig]];
             if (!wm_mul(c[i].flops, c[i].calls, &f) ||
@@ -111,7 +129,7 @@ wm_status wm_report_hotspots(const wm_report *r, size_t top, wm_hotspots *out, w
                 return wm_error_set(err, WM_E_OVERFLOW, nodes[i].id, "use a smaller workload",
                                     "whole-generation FLOPs overflow");
             }
-            e->instances += !live;
+            e->instances += fold;
         }
     }
     free(slot);

@@ -6,6 +6,7 @@
  * (before the FFN) is the official `norm2`. The table maps path fragments; the first matching
  * rule at each position wins, so longer fragments come first.
  */
+#include <stdio.h>
 #include <string.h>
 
 #include "wanmeter.h"
@@ -50,10 +51,15 @@ static const rule rules[] = {
     {"norm3", "norm2"},
     {"ffn.net.0.proj", "ffn.0"},
     {"ffn.net.0#gelu_tanh", "ffn.1"},
-    {"ffn.net.0", "ffn.0"},
     {"ffn.net.2", "ffn.2"},
     {"scale_shift_table", "modulation"},
-    /* head */
+    /* VACE blocks' projections (official vace_model.py) */
+    {"proj_in", "before_proj"},
+    {"proj_out", "after_proj"},
+};
+
+/* Directly under the transformer root only: the head. */
+static const rule top_rules[] = {
     {"norm_out", "head.norm"},
     {"proj_out", "head.head"},
 };
@@ -66,6 +72,12 @@ void wm_official_id(const char *id, bool two_experts, char *out, size_t cap)
     const char *p = id;
     if (cap == 0)
         return;
+    /* only the transformer is renamed: the encoders and the VAE keep their names (and their
+     * own norm2/norm3, which do not cross over) */
+    if (strncmp(id, "transformer", 11) != 0 || !(boundary(id[11]) || strncmp(id + 11, "_2", 2) == 0)) {
+        snprintf(out, cap, "%s", id);
+        return;
+    }
     /* the roots: WanT2V keeps its transformer in .model; Wan2.2 A14B has two experts */
     static const rule roots[] = {
         {"transformer_2", "low_noise_model"},
@@ -83,8 +95,14 @@ void wm_official_id(const char *id, bool two_experts, char *out, size_t cap)
             break;
         }
     }
+    const char *top = p + (*p == '.'); /* right under the root */
     while (*p && o + 1 < cap) {
         const rule *hit = NULL;
+        for (size_t i = 0; p == top && i < sizeof top_rules / sizeof top_rules[0] && !hit; i++) {
+            size_t n = strlen(top_rules[i].diffusers);
+            if (strncmp(p, top_rules[i].diffusers, n) == 0 && boundary(p[n]))
+                hit = &top_rules[i];
+        }
         if (p == id || p[-1] == '.' || p[-1] == '#')
             for (size_t i = 0; i < sizeof rules / sizeof rules[0] && !hit; i++) {
                 size_t n = strlen(rules[i].diffusers);

@@ -68,6 +68,23 @@ typedef struct {
     uint64_t e;                  /* bytes per activation element */
 } eval_ctx;
 
+/* The row lengths of the report's current workload and geometry. */
+static eval_ctx context(const wm_report *r)
+{
+    const wm_model_config *c = &r->m->cfg;
+    return (eval_ctx){
+        .B = r->w.batch_size,
+        .len = {[WM_ROWS_ONE] = 1, [WM_ROWS_VIDEO] = r->g.dit_seq_len,
+                [WM_ROWS_TEXT] = r->w.text_len,
+                [WM_ROWS_IMAGE] = c->pos_embed_seq_len ? c->pos_embed_seq_len : WM_IMAGE_TOKENS},
+        .T = r->g.latent_frames,
+        .h = r->g.latent_height,
+        .w = r->g.latent_width,
+        .mode = r->w.mode,
+        .e = wm_dtype_bytes(r->w.dtype),
+    };
+}
+
 /* Batch and per-sample length of `rows` for node nd. A grid attention (per frame) moves the
  * frames into the batch. */
 static bool resolve_rows(const wm_node *nd, wm_rows rows, const eval_ctx *x, uint64_t *batch,
@@ -338,17 +355,7 @@ wm_status wm_report_evaluate(wm_report *r, const wm_workload *w, wm_error *err)
     clear_notes(r);
     memset(&r->totals, 0, sizeof r->totals);
 
-    const eval_ctx x = {
-        .B = w->batch_size,
-        .len = {[WM_ROWS_ONE] = 1, [WM_ROWS_VIDEO] = r->g.dit_seq_len,
-                [WM_ROWS_TEXT] = w->text_len,
-                [WM_ROWS_IMAGE] = c->pos_embed_seq_len ? c->pos_embed_seq_len : WM_IMAGE_TOKENS},
-        .T = r->g.latent_frames,
-        .h = r->g.latent_height,
-        .w = r->g.latent_width,
-        .mode = w->mode,
-        .e = wm_dtype_bytes(w->dtype),
-    };
+    const eval_ctx x = context(r);
     /* How often each stage runs in one generation. */
     const uint64_t fps = wm_workload_forwards_per_step(w);
     uint64_t calls[WM_STAGE_COUNT] = {
@@ -516,43 +523,61 @@ void wm_report_node_shape(const wm_report *r, size_t i, char *buf, size_t cap)
         return;
     const wm_node *nd = &r->m->nodes[i];
     const wm_geometry *g = &r->g;
-    const uint64_t B = r->w.batch_size;
-    const uint64_t len[WM_ROWS_COUNT] = {[WM_ROWS_ONE] = 1, [WM_ROWS_VIDEO] = g->dit_seq_len,
-                                         [WM_ROWS_TEXT] = r->w.text_len, [WM_ROWS_IMAGE] = 0};
-    const uint64_t rows = len[nd->rows];
+    const eval_ctx x = context(r);
+    uint64_t B = 0, len = 0, kb = 0, lk = 0;
     shape_out o = {buf, 0, cap};
     buf[0] = '\0';
+    if (nd->op == WM_OP_MODULE || !resolve_rows(nd, nd->rows, &x, &B, &len))
+        return;
+    const bool vector = nd->rows == WM_ROWS_ONE; /* per-sample vectors: [B,k] */
     switch (nd->op) {
-    case WM_OP_MODULE:
-        break;
-    case WM_OP_LINEAR: /* [B,rows,k]x[k,n] ([B,k]x[k,n] for per-sample vectors) */
-        if (nd->rows == WM_ROWS_ONE)
+    case WM_OP_LINEAR: /* [B,rows,k]x[k,n] */
+        if (vector)
             sh_dims(&o, 2, (const uint64_t[]){B, nd->k});
         else
-            sh_dims(&o, 3, (const uint64_t[]){B, rows, nd->k});
+            sh_dims(&o, 3, (const uint64_t[]){B, len, nd->k});
         sh_put(&o, "x");
         sh_dims(&o, 2, (const uint64_t[]){nd->k, nd->n});
         break;
-    case WM_OP_CONV3D: /* [B,Cin,T,h,w] k(kt,kh,kw) -> [B,Cout,T',h',w'] */
-        sh_dims(&o, 5, (const uint64_t[]){B, nd->k, g->latent_frames, g->latent_height,
-                                          g->latent_width});
-        sh_put(&o, " k");
-        sh_dims(&o, 3, nd->kernel);
-        sh_put(&o, " -> ");
-        sh_dims(&o, 5, (const uint64_t[]){B, nd->n, g->tokens_frames, g->tokens_height,
-                                          g->tokens_width});
+    case WM_OP_CONV3D:
+        if (nd->rows == WM_ROWS_VIDEO) { /* the patch embedding: [B,Cin,T,h,w] -> tokens */
+            sh_dims(&o, 5, (const uint64_t[]){B, nd->k, g->latent_frames, g->latent_height,
+                                              g->latent_width});
+            sh_put(&o, " k");
+            sh_dims(&o, 3, nd->kernel);
+            sh_put(&o, " -> ");
+            sh_dims(&o, 5, (const uint64_t[]){B, nd->n, g->tokens_frames, g->tokens_height,
+                                              g->tokens_width});
+        } else if (nd->rows == WM_ROWS_GRID) { /* a VAE conv: [B,Cin] k -> its output map */
+            int64_t t = (int64_t)nd->t_mul * (int64_t)x.T + nd->t_add;
+            sh_dims(&o, 2, (const uint64_t[]){B, nd->k});
+            sh_put(&o, " k");
+            sh_dims(&o, 3, nd->kernel);
+            sh_put(&o, " -> ");
+            sh_dims(&o, 5, (const uint64_t[]){B, nd->n, t > 0 ? (uint64_t)t : 0,
+                                              x.h * nd->hw_mul / nd->hw_div,
+                                              x.w * nd->hw_mul / nd->hw_div});
+        } else { /* [B,Cin] k -> [B,Cout,output positions] */
+            sh_dims(&o, 2, (const uint64_t[]){B, nd->k});
+            sh_put(&o, " k");
+            sh_dims(&o, 3, nd->kernel);
+            sh_put(&o, " -> ");
+            sh_dims(&o, 3, (const uint64_t[]){B, nd->n, len});
+        }
         break;
     case WM_OP_SDPA: /* q[B,H,Lq,hd] kv[B,H,Lk,hd] */
+        if (!resolve_rows(nd, nd->kv_rows, &x, &kb, &lk))
+            return;
         sh_put(&o, "q");
-        sh_dims(&o, 4, (const uint64_t[]){B, nd->heads, rows, nd->head_dim});
+        sh_dims(&o, 4, (const uint64_t[]){B, nd->heads, len, nd->head_dim});
         sh_put(&o, " kv");
-        sh_dims(&o, 4, (const uint64_t[]){B, nd->heads, len[nd->kv_rows], nd->head_dim});
+        sh_dims(&o, 4, (const uint64_t[]){kb, nd->heads, lk, nd->head_dim});
         break;
     default: /* elementwise: [B,rows,width] */
-        if (nd->rows == WM_ROWS_ONE)
+        if (vector)
             sh_dims(&o, 2, (const uint64_t[]){B, nd->k});
         else
-            sh_dims(&o, 3, (const uint64_t[]){B, rows, nd->k});
+            sh_dims(&o, 3, (const uint64_t[]){B, len, nd->k});
         break;
     }
 }

@@ -215,6 +215,7 @@ static void modules_json(wm_json *j, const wm_report *r)
             wm_json_str(j, "official_id", official);
         }
         wm_json_str(j, "parent", nd->parent >= 0 ? nodes[nd->parent].id : NULL);
+        wm_json_str(j, "stage", wm_stage_name(nd->stage));
         wm_json_str(j, "op", wm_op_name(nd->op));
         wm_json_str(j, "category", wm_category_name(nd->category));
         wm_json_str(j, "aten", wm_node_aten(nd, mode));

@@ -310,6 +310,8 @@ static wm_status read_module(const reader *r, const json_t *o, size_t i, wm_rmod
     if (s == WM_OK)
         s = get_string(r, o, at, "aten", true, &md->aten);
     if (s == WM_OK)
+        s = get_string(r, o, at, "stage", true, &md->stage);
+    if (s == WM_OK)
         s = get_string(r, o, at, "shape", true, &md->shape);
     const struct {
         const char *key;
@@ -522,7 +524,12 @@ wm_status wm_report_file_hotspots(const wm_report_file *f, size_t top, wm_file_h
     wm_status s = WM_OK;
     for (size_t i = 0; i < n && s == WM_OK; i++) {
         const wm_rmodule *md = &f->modules[i];
+        wm_stage st;
         if (!md->leaf)
+            continue;
+        /* a stage --stages left out of totals.flops is out of the ranking too */
+        if (md->stage && wm_stage_parse(md->stage, &st) && f->totals.stages[st].present &&
+            !f->totals.stages[st].selected)
             continue;
         out->leaf_count++;
         if (md->generation_flops == 0)

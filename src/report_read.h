@@ -19,6 +19,7 @@ typedef struct wm_rmodule {
     const char *op;        /* required */
     const char *category;  /* required */
     const char *aten;      /* optional, "" when absent */
+    const char *stage;     /* optional, "" when absent: the pipeline stage */
     const char *shape;     /* optional, "" when absent */
     int32_t parent_index;  /* index of `parent` in the modules array, -1 for a root */
     bool leaf;             /* no module names it as parent */

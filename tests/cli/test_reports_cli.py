@@ -66,7 +66,8 @@ def leaf_flops(doc):
             for m in doc["modules"] if m["id"] not in parents]
 
 
-BLOCK_INDEX = re.compile(r"(?<=\.blocks\.)\d+(?=[.#]|$)")
+# wm_id_pattern: a numeric path component right after a `blocks` (DiT) or `block` (umT5) one
+BLOCK_INDEX = re.compile(r"(?<=\.blocks\.)\d+(?=[.#]|$)|(?<=\.block\.)\d+(?=[.#]|$)")
 
 
 def expected_hotspots(doc, top):
@@ -134,12 +135,47 @@ def test_hotspots_table_and_md(reports):
 
 
 def test_hotspots_top_n(reports):
+    doc = load(reports["tiny"])
     h = json.loads(run("hotspots", reports["tiny"], "--top", "25", "--format=json", check=0).stdout)
-    mods, _ = expected_hotspots(load(reports["tiny"]), 25)
-    # 12 layers with counted work per block and 7 top-level leaves: fewer groups than 25
-    assert len(h["modules"]) == len(mods) == 19
+    mods, _ = expected_hotspots(doc, 25)
+    assert [(m["id"], m["instances"], m["flops"]) for m in h["modules"]] == mods
+    assert len(mods) == 25
+    # the groups there are: 12 layers with counted work per DiT block and 7 top-level DiT leaves,
+    # 8 per umT5 block (q, k, v, o, the attention core, wi_0, wi_1, wo), and the VAE's leaves
+    groups, _ = expected_hotspots(doc, 10_000)
+    dit = [g for g in groups if g[0].startswith("transformer.")]
+    te = [g for g in groups if g[0].startswith("text_encoder.")]
+    assert len(dit) == 19 and {n for _, n, _ in dit} == {1, 40}
+    assert len(te) == 8 and {n for _, n, _ in te} == {24}
+    assert any(g[0].startswith("vae.decoder.") for g in groups)
     h = json.loads(run("hotspots", reports["tiny"], "--top", "4", "--format=json", check=0).stdout)
     assert len(h["modules"]) == 4
+
+
+@pytest.mark.parametrize("stages", ["transformer", "vae_decode", "text_encoder,vae_decode"])
+def test_hotspots_of_selected_stages(stages, tmp_path):
+    """With --stages, totals.flops counts the selected stages only; the hotspots rank that work:
+    their categories add up to totals.flops, no share exceeds the whole, and every module is
+    of a selected stage (roots: text_encoder, transformer, vae.post_quant_conv/vae.decoder)."""
+    p = run("report", "--no-artifacts", "--format", "json", "--workload", "wan2-1-ci-tiny",
+            "--stages", stages, check=0)
+    path = tmp_path / "sel.json"
+    path.write_text(p.stdout)
+    doc = json.loads(p.stdout)
+    total = doc["totals"]["flops"]
+    assert total == sum(s["flops"] for s in doc["stages"] if s["selected"])
+    prefixes = tuple({"text_encoder": "text_encoder.", "transformer": "transformer.",
+                      "vae_decode": "vae."}[s] for s in stages.split(","))
+    # the selected stages' modules (their roots themselves are containers, not leaves)
+    selected = dict(doc, modules=[m for m in doc["modules"] if m["id"].startswith(prefixes)])
+    assert sum(f for *_, f in leaf_flops(selected)) == total
+    mods, cats = expected_hotspots(selected, 10)
+    via_cmd = json.loads(run("hotspots", path, "--format", "json", check=0).stdout)
+    for h in (doc["hotspots"], via_cmd):
+        assert [(m["id"], m["instances"], m["flops"]) for m in h["modules"]] == mods
+        assert [(c["category"], c["flops"]) for c in h["categories"]] == cats
+        assert all(0 < m["share"] <= 1.0 + 1e-9 for m in h["modules"]), h["modules"][:3]
+        assert h["modules"][0]["share"] == pytest.approx(mods[0][2] / total, rel=1e-9)
 
 
 def test_hotspots_on_written_artifact(tmp_path):

@@ -544,8 +544,15 @@ static void test_official_names(void **state)
         {"transformer.norm_out", "model.head.norm", false},
         {"transformer.blocks.1.attn1.to_k", "high_noise_model.blocks.1.self_attn.k", true},
         {"transformer_2.blocks.1.attn1.to_k", "low_noise_model.blocks.1.self_attn.k", true},
-        /* components named alike pass through; no partial-word matches */
+        /* VACE blocks' projections; only the top-level proj_out is the head */
+        {"transformer.vace_blocks.0.proj_in", "model.vace_blocks.0.before_proj", false},
+        {"transformer.vace_blocks.3.proj_out", "model.vace_blocks.3.after_proj", false},
+        /* other components keep their names, their norm2/norm3 included */
         {"vae.decoder.conv_in", "vae.decoder.conv_in", false},
+        {"vae.decoder.mid_block.resnets.0.norm2", "vae.decoder.mid_block.resnets.0.norm2", false},
+        {"text_encoder.encoder.block.0.layer.0.SelfAttention.q",
+         "text_encoder.encoder.block.0.layer.0.SelfAttention.q", false},
+        {"transformers.x", "transformers.x", false},
         {"transformer.blocks.0.norm2x", "model.blocks.0.norm2x", false},
     };
     char out[256];
