@@ -1,17 +1,25 @@
 #!/usr/bin/env python3
-"""wanmeter reference harness: measure the Wan DiT with torch's FlopCounterMode.
+"""wanmeter reference harness: measure Wan pipeline stages with torch's FlopCounterMode.
 
 The C cost model (wanmeter) runs this script as a subprocess, then compares its own
 per-module numbers with the measured ones by module id. This file only measures: it
-builds the model from its config (no weights), runs forward passes under
-``torch.utils.flop_counter.FlopCounterMode`` and writes what the counter reports.
-It contains no cost formulas.
+builds a model from its config (no weights), runs it under
+``torch.utils.flop_counter.FlopCounterMode`` the way the diffusers pipeline calls it and
+writes what the counter reports. It contains no cost formulas.
 
     python reference/wanmeter_reference.py --request REQ.json --out OUT.json \
         [--device meta|cpu|cuda] [--reference vendor|mirror] [--end2end]
 
-References: ``vendor`` is diffusers' ``WanTransformer3DModel``; ``mirror`` is our own
-re-implementation (wanmeter_mirrors.py) with the same module names.
+The request's ``stage`` picks what is measured (default ``transformer``): ``transformer``,
+``transformer_2`` (diffusers' WanTransformer3DModel or WanVACETransformer3DModel),
+``text_encoder`` (transformers' UMT5EncoderModel), ``image_encoder`` (CLIPVisionModel),
+``vae_decode`` / ``vae_encode`` (AutoencoderKLWan.decode / .encode); see wanmeter_stages.py
+and docs/reference-stages.md. Module ids are the pipeline's attribute paths
+(``transformer.blocks.0.attn1.to_q``, ``vae.decoder.conv_in``, ...).
+
+References: ``vendor`` is the real diffusers/transformers class; ``mirror`` is our own
+re-implementation of the DiT (wanmeter_mirrors.py) with the same module names, for the
+transformer stages only.
 
 What FlopCounterMode counts (torch 2.13.0): only ops in its registry - mm, addmm,
 bmm, baddbmm, convolution and the CUDA SDPA kernels - using their argument shapes
@@ -25,7 +33,9 @@ up depends on the device:
 * cuda: a fused SDPA kernel, counted under its ``aten._scaled_dot_product_*`` key.
 * cpu: ``aten._scaled_dot_product_flash_attention_for_cpu``, which is not in the
   torch 2.13.0 registry, so attention counts 0. The output records this as
-  ``attention_counted`` (measured from the op keys, not assumed).
+  ``attention_counted`` (measured from the op keys, not assumed). This holds for every
+  stage that uses SDPA: the DiT, the VAE's mid-block attention, and umT5 and CLIP, which
+  transformers 5 runs through SDPA by default.
 
 Exit codes: 0 success; 3 bad input (one line ``wanmeter-reference: <what>: <why>``
 on stderr, no output written); 4 device unavailable; 5 the measurement is not
@@ -43,142 +53,51 @@ import os  # noqa: E402
 import platform  # noqa: E402
 import sys  # noqa: E402
 
-import torch  # noqa: E402
-from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
-
 # diffusers dispatches attention through DIFFUSERS_ATTN_BACKEND; only the default "native"
 # backend calls F.scaled_dot_product_attention, whose counting this harness documents. Pin it
 # so a setting in the caller's environment cannot change what is measured.
 ATTENTION_BACKEND = "native"
 os.environ["DIFFUSERS_ATTN_BACKEND"] = ATTENTION_BACKEND
 
+from collections import Counter  # noqa: E402
+from typing import Callable  # noqa: E402
+
+import torch  # noqa: E402
+from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
+
+from wanmeter_stages import (  # noqa: E402
+    DTYPES,
+    STAGES,
+    TRANSFORMER_STAGES,
+    VENDOR_CLASS,
+    HarnessError,
+    Stage,
+    _bool,
+    _int,
+    _object,
+    _require,
+    bad_input,
+    image_encoder_stage,
+    inconsistent,
+    per_token_timestep,
+    text_encoder_stage,
+    transformer_class,
+    transformer_stage,
+    vae_stage,
+    validate_transformer,
+)
+
 SCHEMA_VERSION = 1
 DEVICES = ("meta", "cpu", "cuda")
 REFERENCES = ("vendor", "mirror")
-DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
-VENDOR_CLASS = "WanTransformer3DModel"
 
-# CLIP ViT-H/14 at 224x224 gives 16x16 patches + CLS = 257 tokens per image.
-CLIP_IMAGE_TOKENS = 257
-# diffusers' WanAttnProcessor takes the last 512 context tokens as text and the rest
-# as image tokens, so image-conditioned models only work with 512 text tokens.
-I2V_TEXT_TOKENS = 512
 # Largest parameter memory this harness materialises on the CPU (the machine has 24 GB).
 CPU_PARAM_BYTES_LIMIT = 12 * 10**9
 DEFAULT_LOOP_MAX_FORWARDS = 4
 
-# The diffusers config.json fields of the transformer, all required in a request.
-MODEL_FIELDS = (
-    "patch_size",
-    "num_attention_heads",
-    "attention_head_dim",
-    "in_channels",
-    "out_channels",
-    "text_dim",
-    "freq_dim",
-    "ffn_dim",
-    "num_layers",
-    "cross_attn_norm",
-    "qk_norm",
-    "eps",
-    "image_dim",
-    "added_kv_proj_dim",
-    "rope_max_seq_len",
-    "pos_embed_seq_len",
-)
-
-
-class HarnessError(Exception):
-    """An error reported as one line ``wanmeter-reference: <what>: <why>`` with an exit code."""
-
-    def __init__(self, code: int, what: str, why: str):
-        super().__init__(f"{what}: {why}")
-        self.code = code
-
-
-def bad_input(what: str, why: str) -> HarnessError:
-    return HarnessError(3, what, why)
-
-
-def inconsistent(what: str, why: str) -> HarnessError:
-    return HarnessError(5, what, why)
-
 
 # ---------------------------------------------------------------------------
 # Request validation
-
-
-def _require(section: dict, key: str, where: str):
-    if key not in section:
-        raise bad_input(f"{where}.{key}", "missing")
-    return section[key]
-
-
-def _is_int(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)  # JSON true/false are not integers
-
-
-def _int(section: dict, key: str, where: str, minimum: int = 1, nullable: bool = False):
-    value = _require(section, key, where)
-    if value is None and nullable:
-        return None
-    if not _is_int(value):
-        raise bad_input(f"{where}.{key}", f"expected an integer{' or null' if nullable else ''}, got {value!r}")
-    if value < minimum:
-        raise bad_input(f"{where}.{key}", f"must be >= {minimum}, got {value}")
-    return value
-
-
-def _bool(section: dict, key: str, where: str) -> bool:
-    value = _require(section, key, where)
-    if not isinstance(value, bool):
-        raise bad_input(f"{where}.{key}", f"expected true or false, got {value!r}")
-    return value
-
-
-def _object(section: dict, key: str, where: str) -> dict:
-    value = _require(section, key, where)
-    if not isinstance(value, dict):
-        raise bad_input(f"{where}.{key}", "expected a JSON object")
-    return value
-
-
-def validate_model(model: dict) -> dict:
-    """Check the diffusers config; return the constructor kwargs (keys starting with '_' dropped)."""
-    where = "model"
-    class_name = model.get("_class_name", VENDOR_CLASS)
-    if class_name != VENDOR_CLASS:
-        raise bad_input("model._class_name", f"only {VENDOR_CLASS} is supported, got {class_name!r}")
-    unknown = sorted(k for k in model if not k.startswith("_") and k not in MODEL_FIELDS)
-    if unknown:
-        raise bad_input(f"model.{unknown[0]}", "not a WanTransformer3DModel config field")
-
-    patch = _require(model, "patch_size", where)
-    if not (isinstance(patch, list) and len(patch) == 3 and all(_is_int(p) and p >= 1 for p in patch)):
-        raise bad_input("model.patch_size", f"expected 3 positive integers, got {patch!r}")
-    for key in ("num_attention_heads", "attention_head_dim", "in_channels", "text_dim", "freq_dim", "ffn_dim",
-                "rope_max_seq_len"):
-        _int(model, key, where)
-    _int(model, "num_layers", where, minimum=0)
-    for key in ("out_channels", "image_dim", "added_kv_proj_dim", "pos_embed_seq_len"):
-        _int(model, key, where, nullable=True)
-    _bool(model, "cross_attn_norm", where)
-    qk_norm = _require(model, "qk_norm", where)
-    if qk_norm is not None and not isinstance(qk_norm, str):
-        raise bad_input("model.qk_norm", f"expected a string or null, got {qk_norm!r}")
-    eps = _require(model, "eps", where)
-    if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not eps > 0:
-        raise bad_input("model.eps", f"expected a positive number, got {eps!r}")
-    if model["attention_head_dim"] % 2:
-        raise bad_input("model.attention_head_dim", "RoPE needs an even head dimension")
-    if (model["image_dim"] is None) != (model["added_kv_proj_dim"] is None):
-        raise bad_input("model.added_kv_proj_dim", "image_dim and added_kv_proj_dim must both be set or both be null")
-    if model["pos_embed_seq_len"] is not None:
-        if model["image_dim"] is None:
-            raise bad_input("model.pos_embed_seq_len", "only meaningful with image_dim")
-        if model["pos_embed_seq_len"] != 2 * CLIP_IMAGE_TOKENS:
-            raise bad_input("model.pos_embed_seq_len", f"expected {2 * CLIP_IMAGE_TOKENS} (two CLIP images)")
-    return {k: v for k, v in model.items() if not k.startswith("_")}
 
 
 def validate_workload(workload: dict) -> None:
@@ -191,31 +110,64 @@ def validate_workload(workload: dict) -> None:
         raise bad_input("workload.dtype", f"expected one of {', '.join(DTYPES)}, got {dtype!r}")
 
 
-def latent_geometry(model: dict, pipeline: dict, workload: dict) -> dict:
-    """Latent shape as diffusers WanPipeline.prepare_latents makes it (no frame rounding)."""
-    temporal = _int(pipeline, "vae_scale_factor_temporal", "pipeline")
-    spatial = _int(pipeline, "vae_scale_factor_spatial", "pipeline")
-    frames = (workload["num_frames"] - 1) // temporal + 1
-    height = workload["height"] // spatial
-    width = workload["width"] // spatial
-    grid = [n // p for n, p in zip((frames, height, width), model["patch_size"])]
-    for name, n, size in zip(("frames", "height", "width"), (frames, height, width), grid):
-        if size < 1:
-            raise bad_input("workload", f"latent {name} {n} is smaller than the patch size {model['patch_size']}")
-    if max(grid) > model["rope_max_seq_len"]:
-        raise bad_input("workload", f"token grid {grid} exceeds model.rope_max_seq_len {model['rope_max_seq_len']}")
-    image_tokens = 0
-    if model["image_dim"] is not None:
-        if workload["text_len"] != I2V_TEXT_TOKENS:
-            raise bad_input("workload.text_len", f"image-conditioned models need exactly {I2V_TEXT_TOKENS} text tokens")
-        image_tokens = model["pos_embed_seq_len"] or CLIP_IMAGE_TOKENS
-    return {
-        "latent_frames": frames,
-        "latent_height": height,
-        "latent_width": width,
-        "dit_seq_len": grid[0] * grid[1] * grid[2],
-        "image_tokens": image_tokens,
-    }
+def stage_config(request: dict, stage: str) -> tuple[dict, str]:
+    """The config dict a stage needs and where it came from (for error messages).
+
+    ``configs.<key>`` is the new place; the top-level ``model`` stays accepted as the transformer
+    config. ``transformer_2`` falls back to the transformer config (the two A14B experts have
+    identical configs).
+    """
+    configs = request.get("configs")
+    if configs is not None and not isinstance(configs, dict):
+        raise bad_input("request.configs", "expected a JSON object")
+    configs = configs or {}
+    for key, value in configs.items():
+        if not isinstance(value, dict):
+            raise bad_input(f"configs.{key}", "expected a JSON object")
+    if stage in TRANSFORMER_STAGES:
+        legacy = request.get("model")
+        if legacy is not None and not isinstance(legacy, dict):
+            raise bad_input("request.model", "expected a JSON object")
+        if stage == "transformer_2" and "transformer_2" in configs:
+            return configs["transformer_2"], "configs.transformer_2"
+        if "transformer" in configs:
+            if legacy is not None and legacy != configs["transformer"]:
+                raise bad_input("request.model", "differs from configs.transformer (give one of them)")
+            return configs["transformer"], "configs.transformer"
+        if legacy is None:
+            raise bad_input("configs.transformer", "missing (or give the transformer config as request.model)")
+        return legacy, "model"
+    key = "vae" if stage.startswith("vae_") else stage
+    if key not in configs:
+        raise bad_input(f"configs.{key}", "missing")
+    return configs[key], f"configs.{key}"
+
+
+def build_stage(request: dict, stage_name: str, reference: str, workload: dict) -> Stage:
+    raw, where = stage_config(request, stage_name)
+    dtype = DTYPES[workload["dtype"]]
+    if stage_name in TRANSFORMER_STAGES:
+        config = validate_transformer(raw, where)
+        pipeline = _object(request, "pipeline", "request")
+        per_token = per_token_timestep(pipeline, workload)
+        class_name = raw.get("_class_name", VENDOR_CLASS)
+        if reference == "mirror" and (class_name != VENDOR_CLASS or per_token):
+            raise bad_input("reference", f"the mirror models {VENDOR_CLASS} with one timestep per sample only; "
+                                         "use the vendor reference")
+        cls = transformer_class(reference, class_name)  # importing diffusers takes seconds: not part of "build"
+        return transformer_stage(stage_name, raw, config, pipeline, workload, dtype, cls, per_token)
+    if reference == "mirror":
+        raise bad_input("reference", f"the mirror covers only the transformer stages, not {stage_name}; "
+                                     "use the vendor reference")
+    if stage_name == "text_encoder":
+        return text_encoder_stage(raw, workload, dtype)
+    if stage_name == "image_encoder":
+        transformer = (request.get("configs") or {}).get("transformer") or request.get("model")
+        return image_encoder_stage(raw, workload, transformer if isinstance(transformer, dict) else None)
+    pipeline = request.get("pipeline")
+    if pipeline is not None and not isinstance(pipeline, dict):
+        raise bad_input("request.pipeline", "expected a JSON object")
+    return vae_stage(stage_name, raw, pipeline, workload)
 
 
 def load_request(path: str, device: str | None, reference: str | None, end2end: bool) -> dict:
@@ -232,6 +184,9 @@ def load_request(path: str, device: str | None, reference: str | None, end2end: 
     if request.get("schema_version") != SCHEMA_VERSION:
         raise bad_input("request.schema_version", f"expected {SCHEMA_VERSION}, got {request.get('schema_version')!r}")
 
+    stage_name = request.get("stage", "transformer")
+    if stage_name not in STAGES:
+        raise bad_input("request.stage", f"expected one of {', '.join(STAGES)}, got {stage_name!r}")
     device = device or request.get("device")
     if device not in DEVICES:
         raise bad_input("device", f"expected one of {', '.join(DEVICES)}, got {device!r}")
@@ -242,69 +197,68 @@ def load_request(path: str, device: str | None, reference: str | None, end2end: 
     if not isinstance(model_id, str):
         raise bad_input("request.model_id", "expected a string")
 
-    model = _object(request, "model", "request")
-    config = validate_model(model)
     workload = _object(request, "workload", "request")
     validate_workload(workload)
-    pipeline = _object(request, "pipeline", "request")
-    geometry = latent_geometry(model, pipeline, workload)
+    stage = build_stage(request, stage_name, reference, workload)
 
     e2e_request = request.get("end2end")
     if e2e_request is not None and not isinstance(e2e_request, dict):
         raise bad_input("request.end2end", "expected a JSON object or null")
+    e2e_request = e2e_request or {}
     loop_max = DEFAULT_LOOP_MAX_FORWARDS
-    if e2e_request is not None and "loop_max_forwards" in e2e_request:
+    if "loop_max_forwards" in e2e_request:
         loop_max = _int(e2e_request, "loop_max_forwards", "end2end", minimum=0)
+    calls_per_generation = stage.calls_per_generation
+    if e2e_request.get("calls_per_generation") is not None:
+        if stage_name in TRANSFORMER_STAGES:
+            raise bad_input("end2end.calls_per_generation", "the transformer's calls are steps x forwards_per_step")
+        calls_per_generation = _int(e2e_request, "calls_per_generation", "end2end")
 
     return {
         "reference": reference,
         "device": device,
         "model_id": model_id,
-        "model": model,
-        "config": config,
+        "stage": stage,
         "workload": workload,
-        "geometry": geometry,
         "end2end": end2end,
         "loop_max_forwards": loop_max,
+        "calls_per_generation": calls_per_generation,
     }
 
 
 # ---------------------------------------------------------------------------
-# Model and inputs
+# Model
 
 
-def model_class(reference: str) -> type:
-    if reference == "vendor":
-        from diffusers import WanTransformer3DModel
-
-        return WanTransformer3DModel
-    from wanmeter_mirrors import WanMirrorDiT
-
-    return WanMirrorDiT
-
-
-def build_model(cls: type, config: dict, device: str, dtype: torch.dtype) -> torch.nn.Module:
+def build_model(stage: Stage, device: str) -> tuple[torch.nn.Module, dict]:
     """Build on meta, cast like ``from_pretrained(torch_dtype=dtype)``, then materialise on device.
 
     Weights are never initialised (meta) or are zero-filled (cpu/cuda): counts depend only
-    on shapes, and zeros keep real runs free of NaN/denormal surprises.
+    on shapes, and zeros keep real runs free of NaN/denormal surprises. Also returns the
+    parameter counts ``{"params": n, "params_by_child": {id: n}}``.
     """
     try:
         with torch.device("meta"):
-            model = cls(**config)
-    except (TypeError, ValueError, AssertionError, RuntimeError) as e:
-        raise bad_input("model", f"{cls.__name__} rejected the config: {e}") from None
+            model = stage.factory()
+    except (TypeError, ValueError, AssertionError, RuntimeError, KeyError) as e:
+        raise bad_input(f"configs.{stage.attr}", f"the model rejected the config: {e}") from None
     model.eval()
 
-    # diffusers keeps some parameters in fp32 when loading in half precision; mimic that
-    # per parameter (calling model.to(dtype) would cast them too and diffusers warns).
+    # diffusers and transformers keep some parameters in fp32 when loading in half precision;
+    # mimic that per parameter (calling model.to(dtype) would cast them too).
     keep_fp32 = set(getattr(model, "_keep_in_fp32_modules", None) or ())
     for name, param in model.named_parameters():
         if param.is_floating_point():
-            param.data = param.data.to(torch.float32 if keep_fp32 & set(name.split(".")) else dtype)
+            param.data = param.data.to(torch.float32 if keep_fp32 & set(name.split(".")) else stage.dtype)
+    if stage.after_build:
+        stage.after_build(model)
+    # Count parameters before materialising: to_empty() unties tied weights (umT5's shared
+    # embedding and encoder.embed_tokens), which would change the count.
+    params = {"params": param_count(model),
+              "params_by_child": {f"{stage.attr}.{name}": param_count(child) for name, child in model.named_children()}}
 
     if device == "meta":
-        return model
+        return model, params
     nbytes = sum(t.numel() * t.element_size() for t in (*model.parameters(), *model.buffers()))
     limit = CPU_PARAM_BYTES_LIMIT if device == "cpu" else torch.cuda.get_device_properties(0).total_memory
     if nbytes > limit:
@@ -317,105 +271,138 @@ def build_model(cls: type, config: dict, device: str, dtype: torch.dtype) -> tor
     with torch.no_grad():
         for tensor in (*model.parameters(), *model.buffers()):
             tensor.zero_()
-    return model
+    return model, params
 
 
 def param_count(model: torch.nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-def make_inputs(run: dict, device: str, dtype: torch.dtype) -> dict:
-    """Model inputs as WanPipeline passes them (latents and embeddings in the model dtype)."""
-    cfg, wl, geo = run["config"], run["workload"], run["geometry"]
-    batch = wl["batch_size"]
-    inputs = {
-        "hidden_states": torch.zeros(
-            batch, cfg["in_channels"], geo["latent_frames"], geo["latent_height"], geo["latent_width"],
-            device=device, dtype=dtype,
-        ),
-        "timestep": torch.zeros(batch, device=device),
-        "encoder_hidden_states": torch.zeros(batch, wl["text_len"], cfg["text_dim"], device=device, dtype=dtype),
-    }
-    if cfg["image_dim"] is not None:
-        # I2V: one CLIP image per sample, [B, 257, image_dim]. FLF2V (pos_embed_seq_len):
-        # first and last frame, laid out [2B, 257, image_dim] as WanImageToVideoPipeline does.
-        images = 2 if cfg["pos_embed_seq_len"] else 1
-        inputs["encoder_hidden_states_image"] = torch.zeros(
-            images * batch, CLIP_IMAGE_TOKENS, cfg["image_dim"], device=device, dtype=dtype
-        )
-    return inputs
+class PipelineRoot(torch.nn.Module):
+    """The module the measured call goes through: it holds the stage's module(s) under their
+    diffusers pipeline attribute names.
+
+    FlopCounterMode names the first module it sees by its class (``PipelineRoot``) and every
+    other module by its attribute path below it, so ``PipelineRoot.vae.decoder.conv_in`` is the
+    pipeline's ``vae.decoder.conv_in`` even though ``vae.decode()`` never runs a forward of the
+    VAE itself. Two experts held as ``transformer`` and ``transformer_2`` keep apart names, where
+    calling each as its own root would merge both under ``WanTransformer3DModel``.
+    """
+
+    def __init__(self, modules: dict, call: Callable):
+        super().__init__()
+        for attr, module in modules.items():
+            self.add_module(attr, module)
+        self._stage_call = call
+
+    def forward(self, inputs: dict):
+        return self._stage_call(self, inputs)
+
+
+def stage_root(stage: Stage, module: torch.nn.Module) -> PipelineRoot:
+    return PipelineRoot({stage.attr: module}, lambda root, inputs: stage.call(getattr(root, stage.attr), inputs))
 
 
 # ---------------------------------------------------------------------------
 # Measurement
 
 
-def counted_forwards(model: torch.nn.Module, inputs: dict, calls: int) -> tuple[FlopCounterMode, torch.Tensor]:
-    """Run ``calls`` forwards inside one FlopCounterMode; return the counter and the last output."""
-    with torch.no_grad(), FlopCounterMode(display=False) as counter:
-        for _ in range(calls):
-            output = model(**inputs, return_dict=False)[0]
-    return counter, output
+def counted_calls(root: torch.nn.Module, inputs: dict, calls: int) -> tuple[FlopCounterMode, object, Counter]:
+    """Run the stage ``calls`` times inside one FlopCounterMode.
 
-
-def module_entries(model: torch.nn.Module, counter: FlopCounterMode) -> list[dict]:
-    """Per-module counts with ids ``transformer[.<path>]``, in forward (named_modules) order.
-
-    The counter names the root module by its class name and its descendants by
-    ``<class>.<attribute path>``; only modules that were running while a counted op
-    ran appear (containers such as ``blocks`` or norms never do).
+    Returns the counter, the last output and how often each module's forward ran (by module).
     """
-    root = type(model).__name__
+    module_calls = Counter()
+    hook = torch.nn.modules.module.register_module_forward_pre_hook(lambda mod, args: module_calls.update((mod,)))
+    try:
+        with torch.no_grad(), FlopCounterMode(display=False) as counter:
+            for _ in range(calls):
+                output = root(inputs)
+    finally:
+        hook.remove()
+    return counter, output, module_calls
+
+
+def flop_counts_by_id(root: torch.nn.Module, counter: FlopCounterMode) -> dict:
+    """FlopCounterMode's counts keyed by pipeline path: ``{id: {op: flops}}`` without the root."""
+    root_name = type(root).__name__
     counts = counter.get_flop_counts()
     total = counter.get_total_flops()
-    if root not in counts:
-        raise inconsistent("flop counts", f"no entry for the root module {root}")
-    root_total = sum(counts[root].values())
+    if root_name not in counts:
+        raise inconsistent("flop counts", f"no entry for the root module {root_name}")
+    root_total = sum(counts[root_name].values())
     if root_total != total:
         raise inconsistent("flop counts", f"root module total {root_total} != global total {total}")
-
-    order = {("transformer." + name if name else "transformer"): i for i, (name, _) in enumerate(model.named_modules())}
-    entries = []
+    by_id = {}
     for key, ops in counts.items():
-        if key == "Global":
+        if key in ("Global", root_name):
             continue
-        first, _, rest = key.partition(".")
-        if first != root:
-            raise inconsistent("flop counts", f"module key {key!r} is not under the root {root}")
-        ops = {str(op): int(n) for op, n in ops.items()}
-        entries.append({"id": "transformer." + rest if rest else "transformer", "flops": sum(ops.values()), "ops": ops})
+        if not key.startswith(root_name + "."):
+            raise inconsistent("flop counts", f"module key {key!r} is not under the root {root_name}")
+        by_id[key[len(root_name) + 1:]] = {str(op): int(n) for op, n in ops.items()}
+    return by_id
+
+
+def module_entries(root: torch.nn.Module, stage: Stage, counter: FlopCounterMode, calls: Counter) -> list[dict]:
+    """Per-module counts with ids ``<pipeline attribute>.<path>``, in named_modules order.
+
+    Only modules that were running while a counted op ran appear (containers such as
+    ``blocks`` or norms never do). ``calls`` is how many times the module's forward ran.
+    """
+    named = dict(root.named_modules(remove_duplicate=False))
+    order = {name: i for i, name in enumerate(named)}
+    total = counter.get_total_flops()
+    entries = []
+    for mod_id, ops in flop_counts_by_id(root, counter).items():
+        if mod_id != stage.attr and not mod_id.startswith(stage.attr + "."):
+            raise inconsistent("flop counts", f"module {mod_id!r} is not under {stage.attr}")
+        module = named.get(mod_id)
+        entries.append({"id": mod_id, "flops": sum(ops.values()), "ops": ops,
+                        "calls": calls.get(module, 0) if module is not None else 0})
     entries.sort(key=lambda e: (0, order[e["id"]], "") if e["id"] in order else (1, 0, e["id"]))
+
+    by_id = {e["id"]: e for e in entries}
+    if stage.module_is_called:
+        if stage.attr not in by_id or by_id[stage.attr]["flops"] != total:
+            raise inconsistent("flop counts", f"{stage.attr} does not hold the global total {total}")
+    else:
+        # vae.decode()/encode() are not forward: the VAE has no entry of its own, and its direct
+        # children (decoder, post_quant_conv, ...) must add up to the total.
+        children = sum(e["flops"] for e in entries if e["id"].count(".") == stage.attr.count(".") + 1)
+        if stage.attr in by_id or children != total:
+            raise inconsistent("flop counts", f"the children of {stage.attr} add up to {children}, not {total}")
     return entries
 
 
 def attention_counted(entries: list[dict]) -> bool:
-    """True if some attention module's count includes an attention-core op (bmm or SDPA)."""
-    return any(
-        op == "aten.bmm" or op.startswith("aten._scaled_dot_product")
-        for e in entries
-        if e["id"].rsplit(".", 1)[-1] in ("attn1", "attn2")
-        for op in e["ops"]
-    )
+    """True if some module's count includes an attention-core op (bmm or SDPA)."""
+    return any(op == "aten.bmm" or op.startswith("aten._scaled_dot_product") for e in entries for op in e["ops"])
 
 
-def measure_end2end(model: torch.nn.Module, inputs: dict, run: dict) -> dict:
-    """FLOPs of all transformer calls of one generation.
+def measure_end2end(root: torch.nn.Module, inputs: dict, run: dict) -> dict:
+    """FLOPs of all calls of this stage in one generation.
 
-    A step is ``forwards_per_step`` separate calls with batch B (with CFG: cond, then
-    uncond, as WanPipeline does). Counts depend only on shapes, so every call reuses
-    the same inputs. Up to ``loop_max_forwards`` calls are run in full; beyond that one
-    step is run and multiplied by the number of steps.
+    Transformer stages: a step is ``forwards_per_step`` separate calls with batch B (with CFG:
+    cond, then uncond, as the pipelines do); up to ``loop_max_forwards`` calls are run in full,
+    beyond that one step is run and multiplied by the number of steps. Other stages: the
+    request's ``end2end.calls_per_generation`` calls (default: text_encoder 2 with CFG - prompt
+    and negative prompt - else 1), run in a loop up to ``loop_max_forwards``, else one call
+    scaled. Counts depend only on shapes, so every call reuses the same inputs.
     """
-    steps = run["workload"]["num_inference_steps"]
-    per_step = run["workload"]["forwards_per_step"]
+    stage = run["stage"]
+    if stage.name in TRANSFORMER_STAGES:
+        steps = run["workload"]["num_inference_steps"]
+        per_step = run["workload"]["forwards_per_step"]
+    else:
+        steps, per_step = run["calls_per_generation"], 1
     total_forwards = steps * per_step
     if total_forwards <= run["loop_max_forwards"]:
         method, forwards_run = "loop", total_forwards
-        counter, _ = counted_forwards(model, inputs, forwards_run)
+        counter, _, _ = counted_calls(root, inputs, forwards_run)
         flops = counter.get_total_flops()
     else:
         method, forwards_run = "scaled_step", per_step
-        counter, _ = counted_forwards(model, inputs, forwards_run)
+        counter, _, _ = counted_calls(root, inputs, forwards_run)
         flops = counter.get_total_flops() * steps
     if flops % total_forwards:
         raise inconsistent("end2end", f"{flops} FLOPs do not split evenly over {total_forwards} forwards")
@@ -428,49 +415,57 @@ def measure_end2end(model: torch.nn.Module, inputs: dict, run: dict) -> dict:
     }
 
 
+def _version(package: str) -> str | None:
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
 def measure(run: dict) -> dict:
-    device, dtype = run["device"], DTYPES[run["workload"]["dtype"]]
+    device, stage = run["device"], run["stage"]
     if device == "cuda" and not torch.cuda.is_available():
         raise HarnessError(4, "device", "cuda requested but torch.cuda.is_available() is false")
 
-    cls = model_class(run["reference"])  # importing diffusers takes seconds: not part of "build"
     t0 = time.perf_counter()
-    model = build_model(cls, run["config"], device, dtype)
-    inputs = make_inputs(run, device, dtype)
+    module, params = build_model(stage, device)
+    root = stage_root(stage, module)
+    inputs = stage.make_inputs(device)
     t1 = time.perf_counter()
-    counter, output = counted_forwards(model, inputs, 1)
+    counter, output, calls = counted_calls(root, inputs, 1)
     t2 = time.perf_counter()
-    entries = module_entries(model, counter)
+    entries = module_entries(root, stage, counter, calls)
 
-    geo, cfg = run["geometry"], run["config"]
-    out_channels = cfg["out_channels"] or cfg["in_channels"]
-    expected = [run["workload"]["batch_size"], out_channels] + [
-        n // p * p for n, p in zip((geo["latent_frames"], geo["latent_height"], geo["latent_width"]), cfg["patch_size"])
-    ]
-    if list(output.shape) != expected:
-        raise inconsistent("output", f"shape {list(output.shape)}, expected {expected}")
+    if list(output.shape) != stage.expected_output_shape:
+        raise inconsistent("output", f"shape {list(output.shape)}, expected {stage.expected_output_shape}")
 
     end2end, t3 = None, t2
     if run["end2end"]:
-        end2end = measure_end2end(model, inputs, run)
+        end2end = measure_end2end(root, inputs, run)
         t3 = time.perf_counter()
 
     return {
         "schema_version": SCHEMA_VERSION,
         "kind": "wanmeter-reference",
+        "stage": stage.name,
         "reference": run["reference"],
         "device": device,
         "attention_counted": attention_counted(entries),
         "torch_version": torch.__version__,
-        "diffusers_version": importlib.metadata.version("diffusers"),
+        "diffusers_version": _version("diffusers"),
+        "transformers_version": _version("transformers"),
         "python_version": platform.python_version(),
         "attention_backend": ATTENTION_BACKEND,
+        **stage.extra,
         "model_id": run["model_id"],
-        "model": run["model"],
+        "model": stage.request_config,
         "workload": run["workload"],
-        "geometry": geo,
+        "geometry": stage.geometry,
+        "call": stage.call_text,
+        "inputs": stage.input_shapes(inputs),
+        "dtype": str(stage.dtype).removeprefix("torch."),
         "output_shape": list(output.shape),
-        "params": param_count(model),
+        **params,
         "flops_per_forward": counter.get_total_flops(),
         "modules": entries,
         "end2end": end2end,
@@ -510,7 +505,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = _Parser(description="Measure the Wan DiT's FLOPs per module with torch FlopCounterMode.")
+    parser = _Parser(description="Measure a Wan pipeline stage's FLOPs per module with torch FlopCounterMode.")
     parser.add_argument("--request", required=True, help="request JSON written by wanmeter")
     parser.add_argument("--out", required=True, help="output JSON (written atomically)")
     parser.add_argument("--device", help="meta | cpu | cuda (overrides the request)")
@@ -518,8 +513,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--end2end",
         action="store_true",
-        help="also count one whole generation (loop up to the request's end2end.loop_max_forwards, "
-        f"default {DEFAULT_LOOP_MAX_FORWARDS}, else scale one step)",
+        help="also count one whole generation: all calls of the stage (loop up to the request's "
+        f"end2end.loop_max_forwards, default {DEFAULT_LOOP_MAX_FORWARDS}, else scale one step)",
     )
     try:
         args = parser.parse_args(argv)

@@ -103,7 +103,7 @@ def test_vendor_meta_counts(run):
     modules = by_id(out)
     assert out["kind"] == "wanmeter-reference" and out["device"] == "meta" and out["reference"] == "vendor"
     assert out["geometry"] == {"latent_frames": 3, "latent_height": 8, "latent_width": 6, "dit_seq_len": L,
-                               "image_tokens": 0}
+                               "image_tokens": 0, "timestep_tokens": 1}
     assert out["output_shape"] == [B, 4, 3, 8, 6]
 
     root = out["modules"][0]
