@@ -331,8 +331,9 @@ static wm_status add_standard_notes(wm_report *r, wm_error *err)
     static const char *const fixed[] = {
         "kv_cache_bytes = 0: a diffusion transformer attends over the whole sequence afresh at "
         "every step and keeps no key/value cache",
-        "weight_bytes: parameters at the workload dtype, except the ones diffusers keeps in fp32 "
-        "(time_embedder, scale_shift_table, norm1, norm2, norm3)",
+        "weight_bytes: parameters at the workload dtype, except the ones kept in fp32: the "
+        "transformer's time_embedder, scale_shift_table, norm1, norm2, norm3, umT5's wo, and "
+        "the VAE and CLIP, which the pipelines load in fp32",
         "peak_activation_bytes: estimate for one forward with flash-style attention (no score "
         "matrix), see docs/memory.md",
     };
@@ -361,7 +362,8 @@ wm_status wm_report_evaluate(wm_report *r, const wm_workload *w, wm_error *err)
     uint64_t calls[WM_STAGE_COUNT] = {
         [WM_STAGE_TEXT_ENCODER] = fps,
         [WM_STAGE_IMAGE_ENCODER] = 1,
-        [WM_STAGE_VAE_ENCODE] = 1,
+        /* VACE encodes its control video twice (the inactive and the reactive part) */
+        [WM_STAGE_VAE_ENCODE] = c->vace_layers_count ? 2 : 1,
         [WM_STAGE_VAE_DECODE] = 1,
     };
     uint64_t high = w->num_inference_steps, forwards;
