@@ -7,13 +7,20 @@
  * This is what diffusers' WanPipeline.prepare_latents and the official Wan code compute for a
  * given frame count. When F is not st*n + 1 the diffusers pipeline first rounds F down to
  * F // st * st + 1 (its warning says "nearest"); wanmeter keeps the formula above, as a direct
- * transformer call does, and says so in the report. H and W must be multiples of ss * ph (16),
- * as the diffusers pipelines require; anything else is an error naming the nearest valid
- * values. */
+ * transformer call does, and says so in the report. H and W must be multiples of ss * ph (16;
+ * 32 for Wan2.2 TI2V-5B, whose VAE compresses 16x), as the diffusers pipelines require; anything
+ * else is an error naming the nearest valid values.
+ *
+ * Image-conditioned transformers (I2V, FLF2V: image_dim set) need exactly 512 text tokens:
+ * diffusers' WanAttnProcessor takes the last 512 context tokens as the text and the ones before
+ * them as the image tokens (a hard-coded 512, the umT5 context length). */
 #include <stdio.h>
 
 #include "checked.h"
 #include "wanmeter.h"
+
+/* diffusers WanAttnProcessor: `image_context_length = encoder_hidden_states.shape[1] - 512` */
+#define WM_I2V_TEXT_TOKENS 512
 
 static wm_status check_multiple(const char *what, uint64_t v, uint64_t q, wm_error *err)
 {
@@ -48,6 +55,13 @@ wm_status wm_geometry_compute(const wm_model_config *cfg, const wm_workload *w, 
     if (w->height == 0 || w->width == 0)
         return wm_error_set(err, WM_E_INPUT, w->height == 0 ? "height" : "width", "use a positive multiple of 16",
                             "must be > 0");
+
+    if (cfg->image_dim && w->text_len != WM_I2V_TEXT_TOKENS)
+        return wm_error_set(err, WM_E_INPUT, "text_len", "use 512",
+                            "%llu: an image-conditioned model (image_dim set) needs exactly %d text "
+                            "tokens, which diffusers' attention processor hard-codes to split the "
+                            "image tokens from the text",
+                            (unsigned long long)w->text_len, WM_I2V_TEXT_TOKENS);
 
     g->latent_frames = (w->num_frames - 1) / st + 1;
     g->latent_height = w->height / ss;
