@@ -232,7 +232,7 @@ int cmd_list(int argc, char **argv)
             wm_config_free(cfg);
             return cli_fail(&err);
         }
-        printf("  %-22s %-4s d=%llu layers=%llu heads=%llu ffn=%llu\n", mc.id, mc.variant,
+        printf("  %-20s %-5s d=%llu layers=%llu heads=%llu ffn=%llu\n", mc.id, mc.variant,
                (unsigned long long)(mc.num_attention_heads * mc.attention_head_dim),
                (unsigned long long)mc.num_layers, (unsigned long long)mc.num_attention_heads,
                (unsigned long long)mc.ffn_dim);

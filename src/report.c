@@ -311,19 +311,20 @@ static wm_status add_standard_notes(wm_report *r, wm_error *err)
     const wm_model_config *c = &r->m->cfg;
     const wm_stage_total *st = r->totals.stages;
     const bool image = c->image_dim || c->added_kv_proj_dim;
+    /* A component missing from the preset; when it is there, its builder knows whether the
+     * pipeline runs the stage (a T2V pipeline encodes no video). */
     const struct {
         bool missing;
         const char *text;
     } absent[] = {
-        {!st[WM_STAGE_TEXT_ENCODER].present,
-         "text_encoder (umT5-XXL): not modelled for this model; its FLOPs are not in totals.flops"},
-        {image && !st[WM_STAGE_IMAGE_ENCODER].present,
-         "image_encoder (CLIP ViT-H/14): not modelled for this model; its FLOPs are not in "
+        {!c->has_text_encoder,
+         "text_encoder (umT5-XXL): not in this model's config; its FLOPs are not in totals.flops"},
+        {image && !c->has_image_encoder,
+         "image_encoder (CLIP ViT-H/14): not in this model's config; its FLOPs are not in "
          "totals.flops"},
-        {(image || c->vace_layers_count) && !st[WM_STAGE_VAE_ENCODE].present,
-         "vae_encode: not modelled for this model; its FLOPs are not in totals.flops"},
-        {!st[WM_STAGE_VAE_DECODE].present,
-         "vae_decode: not modelled for this model; its FLOPs are not in totals.flops"},
+        {!c->has_vae && !st[WM_STAGE_VAE_DECODE].present,
+         "vae (encode and decode): not in this model's config; its FLOPs are not in "
+         "totals.flops"},
     };
     for (size_t i = 0; i < sizeof absent / sizeof absent[0]; i++)
         if (absent[i].missing && (s = wm_report_add_note(r, absent[i].text, err)))

@@ -1,6 +1,6 @@
 /*
  * test_core.c — geometry, checked arithmetic, strict parsing, the op formulas against
- * hand-computed cases, report invariants, relative differences and the built-in config.
+ * hand-computed cases, report invariants, relative differences and the tl_built-in config.
  *
  * The hand-computed model ("tiny") is WanTransformer3DModel with heads 2 x head_dim 4 (d = 8),
  * ffn 16, 1 layer, 4 in/out channels, patch (1,2,2), text_dim 12, freq_dim 6; the workload is
@@ -18,37 +18,17 @@
 
 #include <cmocka.h>
 
+#include "testlib.h"
+
 #include "checked.h"
 #include "parse.h"
 #include "wanmeter.h"
 
 /* ---- helpers -------------------------------------------------------------------------------- */
 
-static wm_model_config preset(const char *name)
-{
-    wm_config *cfg = NULL;
-    wm_error err;
-    assert_int_equal(wm_config_load(NULL, &cfg, &err), WM_OK);
-    wm_model_config mc;
-    assert_int_equal(wm_config_model(cfg, name, &mc, &err), WM_OK);
-    wm_config_free(cfg);
-    return mc;
-}
-
-static wm_workload workload(const char *id)
-{
-    wm_config *cfg = NULL;
-    wm_error err;
-    assert_int_equal(wm_config_load(NULL, &cfg, &err), WM_OK);
-    wm_workload w;
-    assert_int_equal(wm_config_workload(cfg, id, &w, &err), WM_OK);
-    wm_config_free(cfg);
-    return w;
-}
-
 static wm_model_config tiny_model(void)
 {
-    wm_model_config c = preset("wan2.1-t2v-14b");
+    wm_model_config c = tl_preset("wan2.1-t2v-14b");
     c.has_text_encoder = c.has_vae = c.has_image_encoder = false; /* the transformer alone */
     c.num_attention_heads = 2;
     c.attention_head_dim = 4;
@@ -68,37 +48,9 @@ static wm_workload tiny_workload(void)
                          .dtype = WM_DTYPE_BF16, .mode = WM_MODE_TORCH};
 }
 
-typedef struct {
-    wm_model *m;
-    wm_report *r;
-} built;
-
-static built build(const wm_model_config *c, const wm_workload *w)
-{
-    built b = {0};
-    wm_error err;
-    assert_int_equal(wm_model_build(c, &b.m, &err), WM_OK);
-    assert_int_equal(wm_report_create(b.m, w, &b.r, &err), WM_OK);
-    return b;
-}
-
-static void unbuild(built *b)
-{
-    wm_report_free(b->r);
-    wm_model_free(b->m);
-}
-
-static const wm_counts *counts_of(const built *b, const char *id)
-{
-    int32_t i = wm_model_find(b->m, id);
-    if (i < 0)
-        fail_msg("no node %s", id);
-    return &wm_report_counts(b->r)[i];
-}
-
 /* Sum over the leaves of one stage of one call's FLOPs, or (stage = WM_STAGE_COUNT) over every
  * leaf of calls x FLOPs: the whole generation. */
-static uint64_t leaf_sum(const built *b, wm_stage stage, bool matrix_only)
+static uint64_t leaf_sum(const tl_built *b, wm_stage stage, bool matrix_only)
 {
     size_t n = wm_model_node_count(b->m);
     const wm_node *nodes = wm_model_nodes(b->m);
@@ -174,8 +126,8 @@ static void test_parse_strict(void **state)
 
 static wm_status geo(uint64_t f, uint64_t h, uint64_t w, wm_geometry *g, wm_error *err)
 {
-    wm_model_config c = preset("wan2.1-t2v-14b");
-    wm_workload wl = workload("wan2-1-720p-81f");
+    wm_model_config c = tl_preset("wan2.1-t2v-14b");
+    wm_workload wl = tl_workload("wan2-1-720p-81f");
     wl.num_frames = f;
     wl.height = h;
     wl.width = w;
@@ -268,54 +220,54 @@ static void test_ops_hand_computed(void **state)
     (void)state;
     wm_model_config c = tiny_model();
     wm_workload w = tiny_workload();
-    built b = build(&c, &w);
+    tl_built b = tl_build(&c, &w);
     /* geometry: T = (5-1)//4+1 = 2, h = 32/8 = 4, w = 48/8 = 6, L = 2 * 2 * 3 = 12 */
     assert_true(wm_report_geometry(b.r)->dit_seq_len == 12);
     /* linear to_q: 2 * (B L = 24) * 8 * 8 = 3072 */
-    assert_true(counts_of(&b, "transformer.blocks.0.attn1.to_q")->flops == 3072);
+    assert_true(tl_counts(&b, "transformer.blocks.0.attn1.to_q")->flops == 3072);
     /* cross-attention to_k on text: 2 * (B Lt = 6) * 8 * 8 = 768 */
-    assert_true(counts_of(&b, "transformer.blocks.0.attn2.to_k")->flops == 768);
+    assert_true(tl_counts(&b, "transformer.blocks.0.attn2.to_k")->flops == 768);
     /* ffn up: 2 * 24 * 8 * 16 = 6144 */
-    assert_true(counts_of(&b, "transformer.blocks.0.ffn.net.0.proj")->flops == 6144);
-    assert_true(counts_of(&b, "transformer.blocks.0.ffn.net.2")->flops == 6144);
+    assert_true(tl_counts(&b, "transformer.blocks.0.ffn.net.0.proj")->flops == 6144);
+    assert_true(tl_counts(&b, "transformer.blocks.0.ffn.net.2")->flops == 6144);
     /* self-attention core: 4 * B 2 * L 12 * L 12 * d 8 = 9216 */
-    assert_true(counts_of(&b, "transformer.blocks.0.attn1#sdpa")->flops == 9216);
+    assert_true(tl_counts(&b, "transformer.blocks.0.attn1#sdpa")->flops == 9216);
     /* cross-attention core: 4 * 2 * 12 * 3 * 8 = 2304 */
-    assert_true(counts_of(&b, "transformer.blocks.0.attn2#sdpa")->flops == 2304);
+    assert_true(tl_counts(&b, "transformer.blocks.0.attn2#sdpa")->flops == 2304);
     /* patch embedding conv: 2 * B 2 * out positions 12 * kernel 4 * Cout 8 * Cin 4 = 6144 */
-    assert_true(counts_of(&b, "transformer.patch_embedding")->flops == 6144);
+    assert_true(tl_counts(&b, "transformer.patch_embedding")->flops == 6144);
     /* time embedder: 2*2*6*8 = 192 and 2*2*8*8 = 256; time_proj 2*2*8*48 = 1536 */
-    assert_true(counts_of(&b, "transformer.condition_embedder.time_embedder.linear_1")->flops == 192);
-    assert_true(counts_of(&b, "transformer.condition_embedder.time_embedder.linear_2")->flops == 256);
-    assert_true(counts_of(&b, "transformer.condition_embedder.time_proj")->flops == 1536);
+    assert_true(tl_counts(&b, "transformer.condition_embedder.time_embedder.linear_1")->flops == 192);
+    assert_true(tl_counts(&b, "transformer.condition_embedder.time_embedder.linear_2")->flops == 256);
+    assert_true(tl_counts(&b, "transformer.condition_embedder.time_proj")->flops == 1536);
     /* text embedder: 2*2*3*12*8 = 1152 and 2*2*3*8*8 = 768 */
-    assert_true(counts_of(&b, "transformer.condition_embedder.text_embedder.linear_1")->flops == 1152);
-    assert_true(counts_of(&b, "transformer.condition_embedder.text_embedder.linear_2")->flops == 768);
+    assert_true(tl_counts(&b, "transformer.condition_embedder.text_embedder.linear_1")->flops == 1152);
+    assert_true(tl_counts(&b, "transformer.condition_embedder.text_embedder.linear_2")->flops == 768);
     /* head: 2 * 24 * 8 * (Cout 4 * P 4) = 6144 */
-    assert_true(counts_of(&b, "transformer.proj_out")->flops == 6144);
+    assert_true(tl_counts(&b, "transformer.proj_out")->flops == 6144);
     /* block: attn1 4*3072 + 9216 = 21504; attn2 3072+768+768+3072 + 2304 = 9984;
      * ffn 12288 -> 43776. top: 6144 + (192+256+1536+1152+768) + 6144 = 16192 */
-    assert_true(counts_of(&b, "transformer.blocks.0.attn1")->flops == 21504);
-    assert_true(counts_of(&b, "transformer.blocks.0.attn2")->flops == 9984);
-    assert_true(counts_of(&b, "transformer.blocks.0")->flops == 43776);
+    assert_true(tl_counts(&b, "transformer.blocks.0.attn1")->flops == 21504);
+    assert_true(tl_counts(&b, "transformer.blocks.0.attn2")->flops == 9984);
+    assert_true(tl_counts(&b, "transformer.blocks.0")->flops == 43776);
     const wm_totals *t = wm_report_totals(b.r);
     assert_true(t->flops_per_forward == 59968);
     assert_true(t->forwards == 6 && t->flops_per_step == 119936 && t->flops == 359808);
     /* norms and elementwise ops count 0 in the torch convention */
-    assert_true(counts_of(&b, "transformer.blocks.0.norm1")->flops == 0);
-    assert_true(counts_of(&b, "transformer.blocks.0.attn1#rope")->flops == 0);
+    assert_true(tl_counts(&b, "transformer.blocks.0.norm1")->flops == 0);
+    assert_true(tl_counts(&b, "transformer.blocks.0.attn1#rope")->flops == 0);
     /* params: to_q 8*8+8 = 72; block 8*72 + 4*8 + 2*8 + (8*16+16) + (16*8+8) + 6*8 = 952;
      * top 136 + 56 + 72 + 432 + 104 + 72 + 144 + 16 = 1032 */
-    assert_true(counts_of(&b, "transformer.blocks.0.attn1.to_q")->params == 72);
-    assert_true(counts_of(&b, "transformer.blocks.0")->params == 952);
+    assert_true(tl_counts(&b, "transformer.blocks.0.attn1.to_q")->params == 72);
+    assert_true(tl_counts(&b, "transformer.blocks.0")->params == 952);
     assert_true(t->params == 1984);
     /* bytes of to_q at bf16: read 24*8*2 + 72*2 = 528, write 24*8*2 = 384 */
-    assert_true(counts_of(&b, "transformer.blocks.0.attn1.to_q")->bytes_read == 528);
-    assert_true(counts_of(&b, "transformer.blocks.0.attn1.to_q")->bytes_written == 384);
+    assert_true(tl_counts(&b, "transformer.blocks.0.attn1.to_q")->bytes_read == 528);
+    assert_true(tl_counts(&b, "transformer.blocks.0.attn1.to_q")->bytes_written == 384);
     /* flash-style attention core reads q + k + v, writes o: (24*8 + 2*24*8)*2 = 1152, 384 */
-    assert_true(counts_of(&b, "transformer.blocks.0.attn1#sdpa")->bytes_read == 1152);
-    assert_true(counts_of(&b, "transformer.blocks.0.attn1#sdpa")->bytes_written == 384);
-    unbuild(&b);
+    assert_true(tl_counts(&b, "transformer.blocks.0.attn1#sdpa")->bytes_read == 1152);
+    assert_true(tl_counts(&b, "transformer.blocks.0.attn1#sdpa")->bytes_written == 384);
+    tl_unbuild(&b);
 }
 
 static void test_modes_hand_computed(void **state)
@@ -324,27 +276,27 @@ static void test_modes_hand_computed(void **state)
     wm_model_config c = tiny_model();
     wm_workload w = tiny_workload();
     w.mode = WM_MODE_TORCH_CPU;
-    built b = build(&c, &w);
+    tl_built b = tl_build(&c, &w);
     /* torch-cpu drops the attention cores: 59968 - 9216 - 2304 = 48448 */
     assert_true(wm_report_totals(b.r)->flops_per_forward == 48448);
-    assert_true(counts_of(&b, "transformer.blocks.0.attn1#sdpa")->flops == 0);
-    unbuild(&b);
+    assert_true(tl_counts(&b, "transformer.blocks.0.attn1#sdpa")->flops == 0);
+    tl_unbuild(&b);
     w.mode = WM_MODE_FULL;
-    b = build(&c, &w);
+    b = tl_build(&c, &w);
     const wm_totals *t = wm_report_totals(b.r);
     assert_true(t->matrix_flops_per_forward == 59968);
     /* norm1: layernorm without affine, 5 per element over B L d = 24*8 -> 960 */
-    assert_true(counts_of(&b, "transformer.blocks.0.norm1")->vector_flops == 960);
+    assert_true(tl_counts(&b, "transformer.blocks.0.norm1")->vector_flops == 960);
     /* norm2 has an affine: 7 per element -> 1344 */
-    assert_true(counts_of(&b, "transformer.blocks.0.norm2")->vector_flops == 1344);
+    assert_true(tl_counts(&b, "transformer.blocks.0.norm2")->vector_flops == 1344);
     /* softmax etc. 5 per score: 5 * B 2 * H 2 * 12 * 12 = 2880, plus the matrix part */
-    assert_true(counts_of(&b, "transformer.blocks.0.attn1#sdpa")->vector_flops == 2880);
-    assert_true(counts_of(&b, "transformer.blocks.0.attn1#sdpa")->flops == 9216 + 2880);
+    assert_true(tl_counts(&b, "transformer.blocks.0.attn1#sdpa")->vector_flops == 2880);
+    assert_true(tl_counts(&b, "transformer.blocks.0.attn1#sdpa")->flops == 9216 + 2880);
     /* gelu tanh 8 per element over B L F = 24*16 -> 3072 */
-    assert_true(counts_of(&b, "transformer.blocks.0.ffn.net.0#gelu_tanh")->vector_flops == 3072);
+    assert_true(tl_counts(&b, "transformer.blocks.0.ffn.net.0#gelu_tanh")->vector_flops == 3072);
     assert_true(t->flops_per_forward == t->matrix_flops_per_forward + t->vector_flops_per_forward);
     assert_true(t->vector_flops_per_forward > 0);
-    unbuild(&b);
+    tl_unbuild(&b);
 }
 
 /* ---- report invariants on the real presets --------------------------------------------------- */
@@ -358,10 +310,10 @@ static void test_totals_are_sum_of_leaves(void **state)
     for (size_t mi = 0; mi < 2; mi++)
         for (size_t wi = 0; wi < 5; wi++)
             for (int mode = 0; mode < WM_MODE_COUNT; mode++) {
-                wm_model_config c = preset(models[mi]);
-                wm_workload w = workload(workloads[wi]);
+                wm_model_config c = tl_preset(models[mi]);
+                wm_workload w = tl_workload(workloads[wi]);
                 w.mode = (wm_mode)mode;
-                built b = build(&c, &w);
+                tl_built b = tl_build(&c, &w);
                 const wm_totals *t = wm_report_totals(b.r);
                 assert_true(leaf_sum(&b, WM_STAGE_TRANSFORMER, false) == t->flops_per_forward);
                 assert_true(leaf_sum(&b, WM_STAGE_TRANSFORMER, true) ==
@@ -379,42 +331,42 @@ static void test_totals_are_sum_of_leaves(void **state)
                 assert_true(res.count >= 8);
                 assert_int_equal(res.failed, 0);
                 wm_verify_result_free(&res);
-                unbuild(&b);
+                tl_unbuild(&b);
             }
 }
 
 static void test_linear_in_batch_steps_cfg(void **state)
 {
     (void)state;
-    wm_model_config c = preset("wan2.1-t2v-14b");
-    wm_workload w = workload("wan2-1-480p-81f");
-    built one = build(&c, &w);
+    wm_model_config c = tl_preset("wan2.1-t2v-14b");
+    wm_workload w = tl_workload("wan2-1-480p-81f");
+    tl_built one = tl_build(&c, &w);
     const wm_totals *t1 = wm_report_totals(one.r);
     uint64_t f1 = t1->transformer_flops, all1 = t1->flops, fwd1 = t1->flops_per_forward;
     w.batch_size = 3;
-    built three = build(&c, &w);
+    tl_built three = tl_build(&c, &w);
     /* every stage is linear in the batch */
     assert_true(wm_report_totals(three.r)->transformer_flops == 3 * f1);
     assert_true(wm_report_totals(three.r)->flops == 3 * all1);
     w.batch_size = 1;
     w.num_inference_steps = 7;
-    built seven = build(&c, &w);
+    tl_built seven = tl_build(&c, &w);
     /* only the transformer runs per step */
     assert_true(wm_report_totals(seven.r)->transformer_flops * 50 == f1 * 7);
     assert_true(all1 - wm_report_totals(seven.r)->flops == f1 - f1 / 50 * 7);
     w.num_inference_steps = 50;
     w.cfg = false;
-    built nocfg = build(&c, &w);
+    tl_built nocfg = tl_build(&c, &w);
     /* without guidance: one forward per step, and one prompt for the text encoder */
     assert_true(wm_report_totals(nocfg.r)->transformer_flops * 2 == f1);
     assert_true(wm_report_totals(nocfg.r)->flops_per_forward == fwd1);
     for (int k = 0; k < WM_STAGE_COUNT; k++)
         if (k == WM_STAGE_TEXT_ENCODER || k == WM_STAGE_TRANSFORMER)
             assert_true(wm_report_totals(nocfg.r)->stages[k].flops * 2 == t1->stages[k].flops);
-    unbuild(&one);
-    unbuild(&three);
-    unbuild(&seven);
-    unbuild(&nocfg);
+    tl_unbuild(&one);
+    tl_unbuild(&three);
+    tl_unbuild(&seven);
+    tl_unbuild(&nocfg);
 }
 
 static void test_wan_facts_numbers(void **state)
@@ -422,30 +374,30 @@ static void test_wan_facts_numbers(void **state)
     (void)state;
     /* WAN_FACTS §5.1 (e) and §5.3, derived from the diffusers source independently of wanmeter
      * and confirmed by FlopCounterMode in the verification tests. */
-    wm_model_config c = preset("wan2.1-t2v-14b");
-    wm_workload w = workload("wan2-1-720p-81f");
-    built b = build(&c, &w);
+    wm_model_config c = tl_preset("wan2.1-t2v-14b");
+    wm_workload w = tl_workload("wan2-1-720p-81f");
+    tl_built b = tl_build(&c, &w);
     assert_true(wm_report_totals(b.r)->flops_per_forward == 6523436592005120ull);
     assert_true(wm_report_totals(b.r)->stages[WM_STAGE_TRANSFORMER].params == 14288491584ull);
-    assert_true(counts_of(&b, "transformer.blocks.0")->flops == 163082220339200ull);
-    unbuild(&b);
+    assert_true(tl_counts(&b, "transformer.blocks.0")->flops == 163082220339200ull);
+    tl_unbuild(&b);
     w.mode = WM_MODE_TORCH_CPU;
-    b = build(&c, &w);
+    b = tl_build(&c, &w);
     assert_true(wm_report_totals(b.r)->flops_per_forward == 1809704741765120ull);
-    unbuild(&b);
-    c = preset("wan2.1-t2v-1.3b");
-    w = workload("wan2-1-480p-81f");
-    b = build(&c, &w);
+    tl_unbuild(&b);
+    c = tl_preset("wan2.1-t2v-1.3b");
+    w = tl_workload("wan2-1-480p-81f");
+    b = tl_build(&c, &w);
     assert_true(wm_report_totals(b.r)->flops_per_forward == 283001787777024ull);
     assert_true(wm_report_totals(b.r)->stages[WM_STAGE_TRANSFORMER].params == 1418996800ull);
-    unbuild(&b);
+    tl_unbuild(&b);
 }
 
 static void test_overflow_is_an_error(void **state)
 {
     (void)state;
-    wm_model_config c = preset("wan2.1-t2v-14b");
-    wm_workload w = workload("wan2-1-720p-81f");
+    wm_model_config c = tl_preset("wan2.1-t2v-14b");
+    wm_workload w = tl_workload("wan2-1-720p-81f");
     wm_model *m = NULL;
     wm_report *r = NULL;
     wm_error err;
@@ -465,17 +417,17 @@ static void test_overflow_is_an_error(void **state)
 static void test_model_config_errors(void **state)
 {
     (void)state;
-    wm_model_config c = preset("wan2.1-t2v-14b");
+    wm_model_config c = tl_preset("wan2.1-t2v-14b");
     wm_model *m = NULL;
     wm_error err;
     c.num_layers = 0;
     assert_int_equal(wm_model_build(&c, &m, &err), WM_E_INPUT);
     assert_string_equal(err.what, "num_layers");
-    c = preset("wan2.1-t2v-14b");
+    c = tl_preset("wan2.1-t2v-14b");
     c.ffn_dim = (uint64_t)1 << 40;
     assert_int_equal(wm_model_build(&c, &m, &err), WM_E_INPUT);
     assert_string_equal(err.what, "ffn_dim");
-    c = preset("wan2.1-t2v-14b");
+    c = tl_preset("wan2.1-t2v-14b");
     c.image_dim = 1280;
     assert_int_equal(wm_model_build(&c, &m, &err), WM_E_INPUT);
     assert_null(m);

@@ -19,20 +19,11 @@
 
 #include <cmocka.h>
 
+#include "testlib.h"
+
 #include "wanmeter.h"
 
 /* ---- helpers -------------------------------------------------------------------------------- */
-
-static wm_model_config preset(const char *name)
-{
-    wm_config *cfg = NULL;
-    wm_error err;
-    assert_int_equal(wm_config_load(NULL, &cfg, &err), WM_OK);
-    wm_model_config mc;
-    assert_int_equal(wm_config_model(cfg, name, &mc, &err), WM_OK);
-    wm_config_free(cfg);
-    return mc;
-}
 
 /* CLIP ViT-H/14 as in Wan-AI/Wan2.1-I2V-14B-480P-Diffusers/image_encoder/config.json */
 static wm_image_encoder_config vit_h14(void)
@@ -49,7 +40,7 @@ static wm_image_encoder_config vit_h14(void)
  * transformer builds fast and never gets in the way; only the encoder stages are checked. */
 static wm_model_config encoders_model(void)
 {
-    wm_model_config c = preset("wan2.1-t2v-14b");
+    wm_model_config c = tl_preset("wan2.1-t2v-14b");
     c.num_layers = 1;
     c.has_vae = false;
     c.has_image_encoder = true;
@@ -83,35 +74,7 @@ static wm_workload workload(uint64_t batch, uint64_t text_len, bool cfg, wm_mode
                          .dtype = WM_DTYPE_BF16, .mode = mode};
 }
 
-typedef struct {
-    wm_model *m;
-    wm_report *r;
-} built;
-
-static built build(const wm_model_config *c, const wm_workload *w)
-{
-    built b = {0};
-    wm_error err;
-    if (wm_model_build(c, &b.m, &err) != WM_OK || wm_report_create(b.m, w, &b.r, &err) != WM_OK)
-        fail_msg("%s: %s", err.what, err.why);
-    return b;
-}
-
-static void unbuild(built *b)
-{
-    wm_report_free(b->r);
-    wm_model_free(b->m);
-}
-
-static const wm_counts *counts_of(const built *b, const char *id)
-{
-    int32_t i = wm_model_find(b->m, id);
-    if (i < 0)
-        fail_msg("no node %s", id);
-    return &wm_report_counts(b->r)[i];
-}
-
-static const wm_node *node_of(const built *b, const char *id)
+static const wm_node *node_of(const tl_built *b, const char *id)
 {
     int32_t i = wm_model_find(b->m, id);
     if (i < 0)
@@ -119,7 +82,7 @@ static const wm_node *node_of(const built *b, const char *id)
     return &wm_model_nodes(b->m)[i];
 }
 
-static const wm_stage_total *stage(const built *b, wm_stage s)
+static const wm_stage_total *stage(const tl_built *b, wm_stage s)
 {
     return &wm_report_totals(b->r)->stages[s];
 }
@@ -143,27 +106,27 @@ static void test_umt5_tiny_modes(void **state)
     } want[] = {{WM_MODE_TORCH, 8256}, {WM_MODE_TORCH_CPU, 7680}, {WM_MODE_FULL, 9972}};
     for (size_t k = 0; k < 3; k++) {
         wm_workload w = workload(2, 3, true, want[k].mode);
-        built b = build(&c, &w);
-        assert_int_equal(counts_of(&b, "text_encoder")->flops, want[k].flops);
+        tl_built b = tl_build(&c, &w);
+        assert_int_equal(tl_counts(&b, "text_encoder")->flops, want[k].flops);
         assert_int_equal(stage(&b, WM_STAGE_TEXT_ENCODER)->flops_per_call, want[k].flops);
         /* the attention core is filed under SelfAttention, as FlopCounterMode does */
-        assert_int_equal(counts_of(&b, "text_encoder.encoder.block.0.layer.0.SelfAttention")->matrix_flops,
+        assert_int_equal(tl_counts(&b, "text_encoder.encoder.block.0.layer.0.SelfAttention")->matrix_flops,
                          want[k].mode == WM_MODE_TORCH_CPU ? 3072 : 3072 + 576);
-        assert_int_equal(counts_of(&b, "text_encoder.encoder.block.0.layer.1.DenseReluDense.wi_0")->flops,
+        assert_int_equal(tl_counts(&b, "text_encoder.encoder.block.0.layer.1.DenseReluDense.wi_0")->flops,
                          1536);
-        unbuild(&b);
+        tl_unbuild(&b);
     }
     /* params: embed_tokens V*d = 80 (the tied `shared`, counted once); q, k, v, o 64 each (256);
      * relative_attention_bias 4*2 = 8; two layer_norms 8 each (16); wi_0, wi_1 128 each (256);
      * wo 128; final_layer_norm 8: 752 */
     wm_workload w = workload(2, 3, true, WM_MODE_TORCH);
-    built b = build(&c, &w);
+    tl_built b = tl_build(&c, &w);
     assert_int_equal(stage(&b, WM_STAGE_TEXT_ENCODER)->params, 752);
-    assert_int_equal(counts_of(&b, "text_encoder.encoder.embed_tokens")->params, 80);
+    assert_int_equal(tl_counts(&b, "text_encoder.encoder.embed_tokens")->params, 80);
     assert_int_equal(wm_model_find(b.m, "text_encoder.shared"), -1);
     /* weight bytes in bf16: 2*752, plus wo kept in fp32 (_keep_in_fp32_modules): +2*128 */
     assert_int_equal(stage(&b, WM_STAGE_TEXT_ENCODER)->weight_bytes, 2 * 752 + 2 * 128);
-    unbuild(&b);
+    tl_unbuild(&b);
 }
 
 static void test_umt5_xxl_wan_facts(void **state)
@@ -175,15 +138,15 @@ static void test_umt5_xxl_wan_facts(void **state)
      * Lt 512: 197,568,495,616 + 4,294,967,296 = 201,863,462,912; x 24 = 4,844,723,109,888
      * (4,741,643,894,784 linears + 103,079,215,104 attention). */
     wm_workload w = workload(1, 512, true, WM_MODE_TORCH);
-    built b = build(&c, &w);
+    tl_built b = tl_build(&c, &w);
     const wm_stage_total *st = stage(&b, WM_STAGE_TEXT_ENCODER);
     assert_true(st->present && st->selected);
     assert_int_equal(st->flops_per_call, 4844723109888ull);
     /* CFG: prompt and negative prompt are two calls */
     assert_int_equal(st->calls, 2);
     assert_int_equal(st->flops, 2 * 4844723109888ull);
-    assert_int_equal(counts_of(&b, "text_encoder.encoder.block.23")->flops, 201863462912ull);
-    assert_int_equal(counts_of(&b, "text_encoder.encoder.block.7.layer.0.SelfAttention.q")->flops,
+    assert_int_equal(tl_counts(&b, "text_encoder.encoder.block.23")->flops, 201863462912ull);
+    assert_int_equal(tl_counts(&b, "text_encoder.encoder.block.7.layer.0.SelfAttention.q")->flops,
                      2ull * 512 * 4096 * 4096);
     /* params (UMT5EncoderModel.parameters(), WAN_FACTS §2): V*d + N*(4*d*inner + nb*H + d +
      * 3*d*Ff + d) + d = 1,050,148,864 + 24*192,948,224 + 4096 = 5,680,910,336 */
@@ -199,24 +162,24 @@ static void test_umt5_xxl_wan_facts(void **state)
     assert_int_equal(node_of(&b, "text_encoder")->stage, WM_STAGE_TEXT_ENCODER);
     assert_int_equal(node_of(&b, "text_encoder.encoder.block.5.layer.1.DenseReluDense.wo")->stage,
                      WM_STAGE_TEXT_ENCODER);
-    unbuild(&b);
+    tl_unbuild(&b);
 
     /* no CFG: one call. B 2, Lt 64, torch-cpu: linears only, 24 * 385,875,968*2*64
      * = 24 * 49,392,123,904 = 1,185,410,973,696 */
     w = workload(2, 64, false, WM_MODE_TORCH_CPU);
-    b = build(&c, &w);
+    b = tl_build(&c, &w);
     st = stage(&b, WM_STAGE_TEXT_ENCODER);
     assert_int_equal(st->calls, 1);
     assert_int_equal(st->flops_per_call, 1185410973696ull);
     assert_int_equal(st->flops, 1185410973696ull);
-    unbuild(&b);
+    tl_unbuild(&b);
 
     /* the selected-stage total carries calls x per call */
     w = workload(1, 512, true, WM_MODE_TORCH);
     w.stages = 1u << WM_STAGE_TEXT_ENCODER;
-    b = build(&c, &w);
+    b = tl_build(&c, &w);
     assert_int_equal(wm_report_totals(b.r)->flops, 2 * 4844723109888ull);
-    unbuild(&b);
+    tl_unbuild(&b);
 }
 
 static void test_umt5_non_gated(void **state)
@@ -226,11 +189,11 @@ static void test_umt5_non_gated(void **state)
     snprintf(c.text_encoder.feed_forward_proj, sizeof c.text_encoder.feed_forward_proj, "gelu");
     /* DenseActDense: wi 2*6*8*16 = 1536, wo 1536; q, k, v, o 3072; core 576: 6720 */
     wm_workload w = workload(2, 3, true, WM_MODE_TORCH);
-    built b = build(&c, &w);
-    assert_int_equal(counts_of(&b, "text_encoder")->flops, 6720);
-    assert_int_equal(counts_of(&b, "text_encoder.encoder.block.0.layer.1.DenseReluDense.wi")->flops, 1536);
+    tl_built b = tl_build(&c, &w);
+    assert_int_equal(tl_counts(&b, "text_encoder")->flops, 6720);
+    assert_int_equal(tl_counts(&b, "text_encoder.encoder.block.0.layer.1.DenseReluDense.wi")->flops, 1536);
     assert_int_equal(wm_model_find(b.m, "text_encoder.encoder.block.0.layer.1.DenseReluDense.wi_0"), -1);
-    unbuild(&b);
+    tl_unbuild(&b);
 }
 
 /* ---- CLIP --------------------------------------------------------------------------------- */
@@ -252,26 +215,26 @@ static void test_clip_tiny_modes(void **state)
     } want[] = {{WM_MODE_TORCH, 13376}, {WM_MODE_TORCH_CPU, 11776}, {WM_MODE_FULL, 17188}};
     for (size_t k = 0; k < 3; k++) {
         wm_workload w = workload(2, 3, true, want[k].mode);
-        built b = build(&c, &w);
-        assert_int_equal(counts_of(&b, "image_encoder")->flops, want[k].flops);
-        assert_int_equal(counts_of(&b, "image_encoder.embeddings.patch_embedding")->flops, 1536);
-        assert_int_equal(counts_of(&b, "image_encoder.encoder.layers.0.self_attn")->matrix_flops,
+        tl_built b = tl_build(&c, &w);
+        assert_int_equal(tl_counts(&b, "image_encoder")->flops, want[k].flops);
+        assert_int_equal(tl_counts(&b, "image_encoder.embeddings.patch_embedding")->flops, 1536);
+        assert_int_equal(tl_counts(&b, "image_encoder.encoder.layers.0.self_attn")->matrix_flops,
                          want[k].mode == WM_MODE_TORCH_CPU ? 5120 : 5120 + 1600);
         /* once per generation, CFG or not */
         assert_int_equal(stage(&b, WM_STAGE_IMAGE_ENCODER)->calls, 1);
-        unbuild(&b);
+        tl_unbuild(&b);
     }
     /* params: class_embedding 8, patch conv 3*8*2*2 = 96 (no bias), position_embedding 5*8 = 40,
      * pre_layrnorm 16; layer: layer_norm1 16, q/k/v/out 72 each (288), layer_norm2 16,
      * fc1 8*16+16 = 144, fc2 16*8+8 = 136 (600); post_layernorm 16: 776 */
     wm_workload w = workload(2, 3, false, WM_MODE_TORCH);
-    built b = build(&c, &w);
+    tl_built b = tl_build(&c, &w);
     assert_int_equal(stage(&b, WM_STAGE_IMAGE_ENCODER)->params, 776);
-    assert_int_equal(counts_of(&b, "image_encoder.embeddings.patch_embedding")->params, 96);
+    assert_int_equal(tl_counts(&b, "image_encoder.embeddings.patch_embedding")->params, 96);
     /* diffusers loads the image encoder in fp32: 4 bytes per parameter at any dtype */
     assert_int_equal(stage(&b, WM_STAGE_IMAGE_ENCODER)->weight_bytes, 4 * 776);
     assert_int_equal(stage(&b, WM_STAGE_IMAGE_ENCODER)->calls, 1);
-    unbuild(&b);
+    tl_unbuild(&b);
 
     /* FLF2V (pos_embed_seq_len 2 x 257): first and last frame in one call, twice the rows */
     c.in_channels = 36;
@@ -279,10 +242,10 @@ static void test_clip_tiny_modes(void **state)
     c.added_kv_proj_dim = 5120;
     c.pos_embed_seq_len = 514;
     w = workload(2, 512, true, WM_MODE_TORCH); /* image-conditioned models take 512 text tokens */
-    b = build(&c, &w);
-    assert_int_equal(counts_of(&b, "image_encoder")->flops, 2 * 13376);
+    b = tl_build(&c, &w);
+    assert_int_equal(tl_counts(&b, "image_encoder")->flops, 2 * 13376);
     assert_int_equal(node_of(&b, "image_encoder.encoder.layers.0.mlp.fc2")->batch_mul, 2);
-    unbuild(&b);
+    tl_unbuild(&b);
 }
 
 static void test_clip_vit_h14_wan_facts(void **state)
@@ -296,12 +259,12 @@ static void test_clip_vit_h14_wan_facts(void **state)
      * meta: 385,351,680 + 323,380,838,400 + 10,821,468,160 = 334,587,658,240;
      * CPU:  385,351,680 + 323,380,838,400 = 323,766,190,080. */
     wm_workload w = workload(1, 512, true, WM_MODE_TORCH);
-    built b = build(&c, &w);
+    tl_built b = tl_build(&c, &w);
     const wm_stage_total *st = stage(&b, WM_STAGE_IMAGE_ENCODER);
     assert_true(st->present);
     assert_int_equal(st->calls, 1);
     assert_int_equal(st->flops_per_call, 334587658240ull);
-    assert_int_equal(counts_of(&b, "image_encoder.encoder.layers.31")->flops,
+    assert_int_equal(tl_counts(&b, "image_encoder.encoder.layers.31")->flops,
                      10105651200ull + 338170880ull);
     /* params: embeddings 1280 + 3*1280*196 + 257*1280 = 1,082,880; pre/post LN 2560 each;
      * per layer 4*(1280^2+1280) + 2*2560 + (1280*5120+5120) + (5120*1280+1280) = 19,677,440;
@@ -317,12 +280,12 @@ static void test_clip_vit_h14_wan_facts(void **state)
                         "aten.convolution");
     assert_int_equal(core->heads, 16);
     assert_int_equal(core->head_dim, 80);
-    unbuild(&b);
+    tl_unbuild(&b);
 
     w.mode = WM_MODE_TORCH_CPU;
-    b = build(&c, &w);
+    b = tl_build(&c, &w);
     assert_int_equal(stage(&b, WM_STAGE_IMAGE_ENCODER)->flops_per_call, 323766190080ull);
-    unbuild(&b);
+    tl_unbuild(&b);
 }
 
 /* ---- --impl official -------------------------------------------------------------------- */
@@ -336,17 +299,17 @@ static void test_impl_official(void **state)
      * mode torch-cpu keeps the 24 * 16,384 * 512^2 = 103,079,215,104 of attention, so the call
      * is 4,844,723,109,888 as on meta. Its weights are all bf16 (no fp32 wo): 2 * 5,680,910,336. */
     wm_workload w = workload(1, 512, true, WM_MODE_TORCH_CPU);
-    built b = build(&c, &w);
+    tl_built b = tl_build(&c, &w);
     assert_int_equal(stage(&b, WM_STAGE_TEXT_ENCODER)->flops_per_call, 4844723109888ull);
     assert_true(node_of(&b, "text_encoder.encoder.block.0.layer.0.SelfAttention#sdpa")->explicit_matmul);
     assert_int_equal(stage(&b, WM_STAGE_TEXT_ENCODER)->weight_bytes, 2 * 5680910336ull);
     /* CLIP use_31_block, the CPU counting no attention core:
      * 385,351,680 + 31 * 10,105,651,200 = 313,660,538,880 */
     assert_int_equal(stage(&b, WM_STAGE_IMAGE_ENCODER)->flops_per_call, 313660538880ull);
-    unbuild(&b);
+    tl_unbuild(&b);
 
     w.mode = WM_MODE_TORCH;
-    b = build(&c, &w);
+    b = tl_build(&c, &w);
     /* 385,351,680 + 31 * (10,105,651,200 + 338,170,880) = 324,143,836,160 */
     assert_int_equal(stage(&b, WM_STAGE_IMAGE_ENCODER)->flops_per_call, 324143836160ull);
     assert_int_equal(wm_model_find(b.m, "image_encoder.encoder.layers.31"), -1);
@@ -355,7 +318,7 @@ static void test_impl_official(void **state)
      * all 630,766,080 parameters (19,677,440 on `encoder`, 2,560 on the root) */
     assert_int_equal(stage(&b, WM_STAGE_IMAGE_ENCODER)->params, 630766080ull);
     assert_int_equal(node_of(&b, "image_encoder.encoder")->params, 19677440);
-    unbuild(&b);
+    tl_unbuild(&b);
 }
 
 /* ---- errors ------------------------------------------------------------------------------- */
@@ -401,17 +364,17 @@ static void test_config_errors(void **state)
 static void test_config_section(void **state)
 {
     (void)state;
-    wm_model_config c = preset("wan2.1-t2v-14b");
+    wm_model_config c = tl_preset("wan2.1-t2v-14b");
     assert_true(c.has_text_encoder);
     assert_int_equal(c.text_encoder.num_layers, 24);
     assert_int_equal(c.text_encoder.vocab_size, 256384);
     assert_false(c.has_image_encoder);
     c.num_layers = 1;
     wm_workload w = workload(1, 64, true, WM_MODE_TORCH);
-    built b = build(&c, &w);
+    tl_built b = tl_build(&c, &w);
     assert_false(stage(&b, WM_STAGE_IMAGE_ENCODER)->present);
     assert_int_equal(wm_model_find(b.m, "image_encoder"), -1);
-    unbuild(&b);
+    tl_unbuild(&b);
 }
 
 int main(void)

@@ -20,30 +20,16 @@
 
 #include <cmocka.h>
 
+#include "testlib.h"
+
 #include "wanmeter.h"
 
 /* ---- helpers -------------------------------------------------------------------------------- */
 
-static wm_model_config preset(const char *name)
-{
-    wm_config *cfg = NULL;
-    wm_error err;
-    assert_int_equal(wm_config_load(NULL, &cfg, &err), WM_OK);
-    wm_model_config mc;
-    assert_int_equal(wm_config_model(cfg, name, &mc, &err), WM_OK);
-    wm_config_free(cfg);
-    mc.num_layers = 1; /* the transformer is not under test here: keep it small */
-    if (mc.vace_layers_count) { /* VACE: one VACE block, after block 0 */
-        mc.vace_layers[0] = 0;
-        mc.vace_layers_count = 1;
-    }
-    return mc;
-}
-
 /* The T2V-14B preset as an image-to-video pipeline (variant i2v: the rule's simplest trigger). */
 static wm_model_config i2v_model(void)
 {
-    wm_model_config c = preset("wan2.1-t2v-14b");
+    wm_model_config c = tl_preset("wan2.1-t2v-14b");
     snprintf(c.variant, sizeof c.variant, "i2v");
     return c;
 }
@@ -70,41 +56,9 @@ static wm_workload work(uint64_t frames, uint64_t h, uint64_t w, wm_mode mode)
                          .dtype = WM_DTYPE_BF16, .mode = mode};
 }
 
-typedef struct {
-    wm_model *m;
-    wm_report *r;
-} built;
+static uint64_t flops(const tl_built *b, const char *id) { return tl_counts(b, id)->flops; }
 
-static built build(const wm_model_config *c, const wm_workload *w)
-{
-    built b = {0};
-    wm_error err;
-    wm_status s = wm_model_build(c, &b.m, &err);
-    if (s != WM_OK)
-        fail_msg("build: %s: %s", err.what, err.why);
-    s = wm_report_create(b.m, w, &b.r, &err);
-    if (s != WM_OK)
-        fail_msg("report: %s: %s", err.what, err.why);
-    return b;
-}
-
-static void unbuild(built *b)
-{
-    wm_report_free(b->r);
-    wm_model_free(b->m);
-}
-
-static const wm_counts *at(const built *b, const char *id)
-{
-    int32_t i = wm_model_find(b->m, id);
-    if (i < 0)
-        fail_msg("no node %s", id);
-    return &wm_report_counts(b->r)[i];
-}
-
-static uint64_t flops(const built *b, const char *id) { return at(b, id)->flops; }
-
-static const wm_stage_total *stage(const built *b, wm_stage s)
+static const wm_stage_total *stage(const tl_built *b, wm_stage s)
 {
     return &wm_report_totals(b->r)->stages[s];
 }
@@ -127,7 +81,7 @@ static void test_params_wan21(void **state)
     (void)state;
     wm_model_config c = i2v_model();
     wm_workload w = work(5, 16, 16, WM_MODE_TORCH);
-    built b = build(&c, &w);
+    tl_built b = tl_build(&c, &w);
     /* decoder: conv_in 16->384; mid 384; up0: 3 res 384, time_conv 384->768 (3,1,1), Conv2d
      * 384->192; up1: res 192->384 + 2 res 384, the same upsample3d; up2: 3 res 192, Conv2d
      * 192->96; up3: 3 res 96; norm_out 96; conv_out 96->3 */
@@ -145,16 +99,16 @@ static void test_params_wan21(void **state)
                          pconv(384, 32, 27);
     assert_true(dec == 73295331ull); /* WAN_FACTS §2, and torch's count of vae.decoder */
     assert_true(enc == 53595872ull); /* WAN_FACTS §2, and torch's count of vae.encoder */
-    assert_true(at(&b, "vae.decoder")->params == dec);
-    assert_true(at(&b, "vae.encoder")->params == enc);
-    assert_true(at(&b, "vae.post_quant_conv")->params == pconv(16, 16, 1)); /* 272 */
-    assert_true(at(&b, "vae.quant_conv")->params == pconv(32, 32, 1));      /* 1,056 */
+    assert_true(tl_counts(&b, "vae.decoder")->params == dec);
+    assert_true(tl_counts(&b, "vae.encoder")->params == enc);
+    assert_true(tl_counts(&b, "vae.post_quant_conv")->params == pconv(16, 16, 1)); /* 272 */
+    assert_true(tl_counts(&b, "vae.quant_conv")->params == pconv(32, 32, 1));      /* 1,056 */
     /* encode + decode roots = AutoencoderKLWan's parameters, 126,892,531 (WAN_FACTS §2) */
     assert_true(stage(&b, WM_STAGE_VAE_ENCODE)->params + stage(&b, WM_STAGE_VAE_DECODE)->params ==
                 126892531ull);
     /* the VAE runs in float32 in the pipelines: 4 bytes per weight under a bf16 workload */
     assert_true(stage(&b, WM_STAGE_VAE_DECODE)->weight_bytes == 4 * (dec + 272));
-    unbuild(&b);
+    tl_unbuild(&b);
 }
 
 static void test_params_wan22(void **state)
@@ -164,7 +118,7 @@ static void test_params_wan22(void **state)
     wan22_vae(&c);
     c.pipeline.expand_timesteps = false; /* a full-video encode (rule: variant i2v) */
     wm_workload w = work(5, 32, 32, WM_MODE_TORCH);
-    built b = build(&c, &w);
+    tl_built b = tl_build(&c, &w);
     /* encoder (residual down blocks, channels 160,160,320,640,640): conv_in 12->160; block 0:
      * 2 res 160, Conv2d s2 160; block 1: res 160->320, res 320, Conv2d s2 + time_conv 320;
      * block 2: res 320->640, res 640, Conv2d s2 + time_conv 640; block 3: 2 res 640; mid 640;
@@ -184,12 +138,12 @@ static void test_params_wan22(void **state)
                          2 * pres(256, 256) + 256 + pconv(256, 12, 27);
     assert_true(enc == 149627776ull); /* torch 2.13.0 counts of the diffusers 0.42.1 module */
     assert_true(dec == 555049228ull);
-    assert_true(at(&b, "vae.encoder")->params == enc);
-    assert_true(at(&b, "vae.decoder")->params == dec);
+    assert_true(tl_counts(&b, "vae.encoder")->params == enc);
+    assert_true(tl_counts(&b, "vae.decoder")->params == dec);
     /* + quant_conv 96->96 and post_quant_conv 48->48: 704,688,668 in all */
     assert_true(stage(&b, WM_STAGE_VAE_ENCODE)->params + stage(&b, WM_STAGE_VAE_DECODE)->params ==
                 704688668ull);
-    unbuild(&b);
+    tl_unbuild(&b);
 }
 
 /* ---- FLOPs of single modules ------------------------------------------------------------------ */
@@ -197,9 +151,9 @@ static void test_params_wan22(void **state)
 static void test_decode_modules_by_hand(void **state)
 {
     (void)state;
-    wm_model_config c = preset("wan2.1-t2v-14b");
+    wm_model_config c = tl_preset("wan2.1-t2v-14b");
     wm_workload w = work(5, 16, 16, WM_MODE_TORCH); /* T = 2, h = w = 2 */
-    built b = build(&c, &w);
+    tl_built b = tl_build(&c, &w);
     /* post_quant_conv 1x1x1 16->16 on T*hw = 8 positions: 2*8*16*16 */
     assert_true(flops(&b, "vae.post_quant_conv") == 4096);
     /* conv_in 3x3x3 16->384 on 8 positions: 2*8*27*16*384 */
@@ -227,7 +181,7 @@ static void test_decode_modules_by_hand(void **state)
     assert_true(stage(&b, WM_STAGE_VAE_DECODE)->flops_per_call ==
                 flops(&b, "vae.post_quant_conv") + flops(&b, "vae.decoder"));
     assert_false(stage(&b, WM_STAGE_VAE_ENCODE)->present); /* T2V never encodes */
-    unbuild(&b);
+    tl_unbuild(&b);
 }
 
 static void test_encode_modules_by_hand(void **state)
@@ -235,7 +189,7 @@ static void test_encode_modules_by_hand(void **state)
     (void)state;
     wm_model_config c = i2v_model();
     wm_workload w = work(5, 16, 16, WM_MODE_TORCH); /* chunks of 1 and 4 frames, T = 2 */
-    built b = build(&c, &w);
+    tl_built b = tl_build(&c, &w);
     /* conv_in 3->96 on 4T-3 = 5 frames of 16x16: 2*1280*27*3*96 */
     assert_true(flops(&b, "vae.encoder.conv_in") == 19906560);
     /* down_blocks.2: ZeroPad2d + Conv2d 3x3 stride 2, 96->96, 5 frames of 8x8: 2*320*9*96*96 */
@@ -251,7 +205,7 @@ static void test_encode_modules_by_hand(void **state)
     assert_true(flops(&b, "vae.encoder.conv_out") == 5308416);
     assert_true(flops(&b, "vae.quant_conv") == 16384);
     assert_true(stage(&b, WM_STAGE_VAE_ENCODE)->calls == 1);
-    unbuild(&b);
+    tl_unbuild(&b);
 }
 
 static void test_one_latent_frame(void **state)
@@ -259,7 +213,7 @@ static void test_one_latent_frame(void **state)
     (void)state;
     wm_model_config c = i2v_model();
     wm_workload w = work(4, 16, 16, WM_MODE_TORCH); /* T = 1: one chunk in both directions */
-    built b = build(&c, &w);
+    tl_built b = tl_build(&c, &w);
     /* no chunk after the first: every time_conv is skipped */
     assert_true(flops(&b, "vae.decoder.up_blocks.0.upsamplers.0.time_conv") == 0);
     assert_true(flops(&b, "vae.decoder.up_blocks.1.upsamplers.0.time_conv") == 0);
@@ -268,26 +222,26 @@ static void test_one_latent_frame(void **state)
      * conv_in 2*256*27*3*96; decoder conv_out on 1 frame of 16x16: 2*256*27*96*3 */
     assert_true(flops(&b, "vae.encoder.conv_in") == 3981312);
     assert_true(flops(&b, "vae.decoder.conv_out") == 3981312);
-    unbuild(&b);
+    tl_unbuild(&b);
 }
 
 static void test_wan22_modules_by_hand(void **state)
 {
     (void)state;
-    wm_model_config c = preset("wan2.1-t2v-14b");
+    wm_model_config c = tl_preset("wan2.1-t2v-14b");
     wan22_vae(&c);
     wm_workload w = work(9, 32, 32, WM_MODE_TORCH); /* T = 3, h = w = 32/16 = 2 */
-    built b = build(&c, &w);
+    tl_built b = tl_build(&c, &w);
     /* up0 upsampler: time_conv 1024->2048 on (T-1)*4 = 8 positions: 2*8*3*1024*2048; Conv2d
      * 1024->1024 on 2T-1 = 5 frames of 4x4: 2*80*9*1024*1024 */
     assert_true(flops(&b, "vae.decoder.up_blocks.0.upsampler.time_conv") == 100663296);
     assert_true(flops(&b, "vae.decoder.up_blocks.0.upsampler.resample.1") == 1509949440);
     /* DupUp3D shortcut: no counted work */
     assert_true(flops(&b, "vae.decoder.up_blocks.0.avg_shortcut") == 0);
-    assert_true(at(&b, "vae.decoder.up_blocks.0.avg_shortcut")->params == 0);
+    assert_true(tl_counts(&b, "vae.decoder.up_blocks.0.avg_shortcut")->params == 0);
     /* conv_out 256->12 on 4T-3 = 9 frames of 16x16 (before unpatchify): 2*2304*27*256*12 */
     assert_true(flops(&b, "vae.decoder.conv_out") == 382205952);
-    unbuild(&b);
+    tl_unbuild(&b);
 }
 
 /* ---- stage totals (WAN_FACTS §7; measured with FlopCounterMode, tests/verify/test_vae.py) ---- */
@@ -306,22 +260,22 @@ static void test_decode_totals(void **state)
         {81, 480, 832, WM_MODE_TORCH, 275352205639680ull},
         {81, 480, 832, WM_MODE_TORCH_CPU, 274096234414080ull},
     };
-    wm_model_config c = preset("wan2.1-t2v-14b");
+    wm_model_config c = tl_preset("wan2.1-t2v-14b");
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         wm_workload w = work(cases[i].frames, cases[i].height, cases[i].width, cases[i].mode);
-        built b = build(&c, &w);
+        tl_built b = tl_build(&c, &w);
         assert_true(stage(&b, WM_STAGE_VAE_DECODE)->flops_per_call == cases[i].flops);
         /* the attention of 720p: 4 * 21 frames * 14400^2 * 384 */
         if (i == 0)
             assert_true(flops(&b, "vae.decoder.mid_block.attentions.0#sdpa") == 6688604160000ull);
-        unbuild(&b);
+        tl_unbuild(&b);
     }
     /* Wan2.2 VAE, 121 x 704 x 1280 (latent 31 x 44 x 80) */
     wan22_vae(&c);
     wm_workload w = work(121, 704, 1280, WM_MODE_TORCH);
-    built b = build(&c, &w);
+    tl_built b = tl_build(&c, &w);
     assert_true(stage(&b, WM_STAGE_VAE_DECODE)->flops_per_call == 2011137824030720ull);
-    unbuild(&b);
+    tl_unbuild(&b);
 }
 
 static void test_encode_totals(void **state)
@@ -329,13 +283,13 @@ static void test_encode_totals(void **state)
     (void)state;
     wm_model_config c = i2v_model();
     wm_workload w = work(81, 720, 1280, WM_MODE_TORCH);
-    built b = build(&c, &w);
+    tl_built b = tl_build(&c, &w);
     assert_true(stage(&b, WM_STAGE_VAE_ENCODE)->flops_per_call == 381674137190400ull);
-    unbuild(&b);
+    tl_unbuild(&b);
     w = work(81, 480, 832, WM_MODE_TORCH);
-    b = build(&c, &w);
+    b = tl_build(&c, &w);
     assert_true(stage(&b, WM_STAGE_VAE_ENCODE)->flops_per_call == 163749702205440ull);
-    unbuild(&b);
+    tl_unbuild(&b);
 }
 
 /* ---- modes ---------------------------------------------------------------------------------- */
@@ -343,22 +297,22 @@ static void test_encode_totals(void **state)
 static void test_modes(void **state)
 {
     (void)state;
-    wm_model_config c = preset("wan2.1-t2v-14b");
+    wm_model_config c = tl_preset("wan2.1-t2v-14b");
     wm_workload w = work(5, 16, 16, WM_MODE_TORCH_CPU);
-    built b = build(&c, &w);
+    tl_built b = tl_build(&c, &w);
     /* the CPU's fused attention has no FLOP formula in torch 2.13.0 */
     assert_true(flops(&b, "vae.decoder.mid_block.attentions.0#sdpa") == 0);
     assert_true(flops(&b, "vae.decoder.mid_block.attentions.0") == 7077888 + 2359296);
-    unbuild(&b);
+    tl_unbuild(&b);
     w.mode = WM_MODE_FULL;
-    b = build(&c, &w);
+    b = tl_build(&c, &w);
     /* full: norm_out (RMS norm, 4 per element) over 5 frames * 256 positions * 96 channels,
      * SiLU 4 per element; the attention core adds 5 per score: 5 * 2 frames * 4 * 4 */
-    assert_true(at(&b, "vae.decoder.norm_out")->vector_flops == 4ull * 1280 * 96);
-    assert_true(at(&b, "vae.decoder.nonlinearity")->vector_flops == 4ull * 1280 * 96);
-    assert_true(at(&b, "vae.decoder.mid_block.attentions.0#sdpa")->vector_flops == 160);
-    assert_true(at(&b, "vae.decoder.conv_out")->vector_flops == 0);
-    unbuild(&b);
+    assert_true(tl_counts(&b, "vae.decoder.norm_out")->vector_flops == 4ull * 1280 * 96);
+    assert_true(tl_counts(&b, "vae.decoder.nonlinearity")->vector_flops == 4ull * 1280 * 96);
+    assert_true(tl_counts(&b, "vae.decoder.mid_block.attentions.0#sdpa")->vector_flops == 160);
+    assert_true(tl_counts(&b, "vae.decoder.conv_out")->vector_flops == 0);
+    tl_unbuild(&b);
 }
 
 /* ---- which pipelines encode ----------------------------------------------------------------- */
@@ -366,9 +320,9 @@ static void test_modes(void **state)
 static bool encodes(wm_model_config c)
 {
     wm_workload w = work(5, 32, 32, WM_MODE_TORCH);
-    built b = build(&c, &w);
+    tl_built b = tl_build(&c, &w);
     bool present = stage(&b, WM_STAGE_VAE_ENCODE)->present;
-    unbuild(&b);
+    tl_unbuild(&b);
     return present;
 }
 
@@ -377,18 +331,18 @@ static void test_encode_rule(void **state)
     (void)state;
     /* the presets: T2V and TI2V-5B (text-to-video) never encode; I2V, FLF2V, VACE and Wan2.2
      * I2V-A14B (36 input channels, no CLIP) do */
-    assert_false(encodes(preset("wan2.1-t2v-14b")));
-    assert_false(encodes(preset("wan2.1-t2v-1.3b")));
-    assert_false(encodes(preset("wan2.2-ti2v-5b")));
-    assert_true(encodes(preset("wan2.1-i2v-14b-480p")));
-    assert_true(encodes(preset("wan2.1-flf2v-14b")));
-    assert_true(encodes(preset("wan2.1-vace-1.3b")));
-    assert_true(encodes(preset("wan2.2-i2v-a14b")));
+    assert_false(encodes(tl_preset("wan2.1-t2v-14b")));
+    assert_false(encodes(tl_preset("wan2.1-t2v-1.3b")));
+    assert_false(encodes(tl_preset("wan2.2-ti2v-5b")));
+    assert_true(encodes(tl_preset("wan2.1-i2v-14b-480p")));
+    assert_true(encodes(tl_preset("wan2.1-flf2v-14b")));
+    assert_true(encodes(tl_preset("wan2.1-vace-1.3b")));
+    assert_true(encodes(tl_preset("wan2.2-i2v-a14b")));
     /* each trigger alone */
-    wm_model_config c = preset("wan2.1-t2v-14b");
+    wm_model_config c = tl_preset("wan2.1-t2v-14b");
     c.in_channels = 36; /* condition latents + mask concatenated */
     assert_true(encodes(c));
-    c = preset("wan2.1-t2v-14b");
+    c = tl_preset("wan2.1-t2v-14b");
     snprintf(c.variant, sizeof c.variant, "v2v");
     assert_true(encodes(c));
 }
@@ -396,18 +350,18 @@ static void test_encode_rule(void **state)
 static void test_ti2v_image_mode_encodes_one_frame(void **state)
 {
     (void)state;
-    wm_model_config c = preset("wan2.2-ti2v-5b");
+    wm_model_config c = tl_preset("wan2.2-ti2v-5b");
     snprintf(c.variant, sizeof c.variant, "i2v"); /* WanImageToVideoPipeline, expand_timesteps */
     wm_workload w = work(9, 32, 32, WM_MODE_TORCH); /* T = 3, but only the image is encoded */
-    built b = build(&c, &w);
+    tl_built b = tl_build(&c, &w);
     /* conv_in 12->160 on 1 frame of 16x16 (32 pixels patchified by 2): 2*256*27*12*160 */
     assert_true(flops(&b, "vae.encoder.conv_in") == 26542080);
-    /* a single chunk never reaches a time_conv: none is built */
+    /* a single chunk never reaches a time_conv: none is tl_built */
     assert_int_equal(wm_model_find(b.m, "vae.encoder.down_blocks.1.downsampler.time_conv"), -1);
     assert_true(wm_model_find(b.m, "vae.encoder.down_blocks.1.downsampler.resample.1") >= 0);
     /* quant_conv 96->96 on 1 latent frame of 2x2: 2*4*96*96 */
     assert_true(flops(&b, "vae.quant_conv") == 73728);
-    unbuild(&b);
+    tl_unbuild(&b);
 }
 
 /* ---- config errors ---------------------------------------------------------------------------- */
@@ -425,19 +379,19 @@ static void expect_error(const wm_model_config *c, const char *what)
 static void test_config_errors(void **state)
 {
     (void)state;
-    wm_model_config c = preset("wan2.1-t2v-14b");
+    wm_model_config c = tl_preset("wan2.1-t2v-14b");
     c.vae.scale_factor_spatial = 16; /* the network compresses by 8 */
     expect_error(&c, "vae.scale_factor_spatial");
-    c = preset("wan2.1-t2v-14b");
+    c = tl_preset("wan2.1-t2v-14b");
     c.pipeline.vae_scale_factor_temporal = 8;
     expect_error(&c, "vae.scale_factor_temporal");
-    c = preset("wan2.1-t2v-14b");
+    c = tl_preset("wan2.1-t2v-14b");
     c.vae.temperal_downsample_count = 2;
     expect_error(&c, "vae.temperal_downsample");
-    c = preset("wan2.1-t2v-14b");
+    c = tl_preset("wan2.1-t2v-14b");
     snprintf(c.vae.class_name, sizeof c.vae.class_name, "AutoencoderKL");
     expect_error(&c, "vae._class_name");
-    c = preset("wan2.1-t2v-14b");
+    c = tl_preset("wan2.1-t2v-14b");
     c.vae.in_channels = 13;
     c.vae.patch_size = 2;
     expect_error(&c, "vae.in_channels");
@@ -459,17 +413,17 @@ static void test_config_errors(void **state)
     c.pipeline.vae_scale_factor_temporal = 2;
     expect_error(&c, "vae.temperal_downsample");
     /* ... a decode alone is fine with one */
-    c = preset("wan2.1-t2v-14b");
+    c = tl_preset("wan2.1-t2v-14b");
     c.vae.temperal_downsample[1] = false;
     c.vae.scale_factor_temporal = 2;
     c.pipeline.vae_scale_factor_temporal = 2;
     wm_workload w = work(5, 16, 16, WM_MODE_TORCH); /* T = (5-1)//2+1 = 3 */
-    built b = build(&c, &w);
+    tl_built b = tl_build(&c, &w);
     /* temperal_downsample [false, false, true] reversed: up0 is the only upsample3d; its
      * time_conv sees T-1 = 2 frames of 2x2: 2*8*3*384*768 */
     assert_true(flops(&b, "vae.decoder.up_blocks.0.upsamplers.0.time_conv") == 14155776);
     assert_int_equal(wm_model_find(b.m, "vae.decoder.up_blocks.1.upsamplers.0.time_conv"), -1);
-    unbuild(&b);
+    tl_unbuild(&b);
 }
 
 int main(void)

@@ -21,36 +21,16 @@
 
 #include <cmocka.h>
 
+#include "testlib.h"
+
 #include "model_internal.h"
 
 /* ---- helpers -------------------------------------------------------------------------------- */
 
-static wm_model_config preset(const char *name)
-{
-    wm_config *cfg = NULL;
-    wm_error err;
-    assert_int_equal(wm_config_load(NULL, &cfg, &err), WM_OK);
-    wm_model_config mc;
-    assert_int_equal(wm_config_model(cfg, name, &mc, &err), WM_OK);
-    wm_config_free(cfg);
-    return mc;
-}
-
-static wm_workload workload(const char *id)
-{
-    wm_config *cfg = NULL;
-    wm_error err;
-    assert_int_equal(wm_config_load(NULL, &cfg, &err), WM_OK);
-    wm_workload w;
-    assert_int_equal(wm_config_workload(cfg, id, &w, &err), WM_OK);
-    wm_config_free(cfg);
-    return w;
-}
-
 /* The transformer alone: the other stages have their own tests. */
 static wm_model_config tiny_model(void)
 {
-    wm_model_config c = preset("wan2.1-t2v-14b");
+    wm_model_config c = tl_preset("wan2.1-t2v-14b");
     c.num_attention_heads = 2;
     c.attention_head_dim = 4;
     c.ffn_dim = 16;
@@ -79,27 +59,7 @@ static wm_workload tiny_workload(void)
                          .dtype = WM_DTYPE_BF16, .mode = WM_MODE_TORCH};
 }
 
-typedef struct {
-    wm_model *m;
-    wm_report *r;
-} built;
-
-static built build(const wm_model_config *c, const wm_workload *w)
-{
-    built b = {0};
-    wm_error err;
-    assert_int_equal(wm_model_build(c, &b.m, &err), WM_OK);
-    assert_int_equal(wm_report_create(b.m, w, &b.r, &err), WM_OK);
-    return b;
-}
-
-static void unbuild(built *b)
-{
-    wm_report_free(b->r);
-    wm_model_free(b->m);
-}
-
-static int32_t node(const built *b, const char *id)
+static int32_t node(const tl_built *b, const char *id)
 {
     int32_t i = wm_model_find(b->m, id);
     if (i < 0)
@@ -107,12 +67,7 @@ static int32_t node(const built *b, const char *id)
     return i;
 }
 
-static const wm_counts *counts_of(const built *b, const char *id)
-{
-    return &wm_report_counts(b->r)[node(b, id)];
-}
-
-static uint64_t flops_of(const built *b, const char *id) { return counts_of(b, id)->flops; }
+static uint64_t flops_of(const tl_built *b, const char *id) { return tl_counts(b, id)->flops; }
 
 /* Builds `c` and expects the validation error `code` naming `what`. */
 static void expect_invalid(const wm_model_config *c, const char *what)
@@ -127,7 +82,7 @@ static void expect_invalid(const wm_model_config *c, const char *what)
 }
 
 /* The report's own invariants (containers, closed form, totals) at tolerance 0. */
-static void expect_core_exact(const built *b)
+static void expect_core_exact(const tl_built *b)
 {
     wm_verify_result res;
     wm_error err;
@@ -148,7 +103,7 @@ static void test_i2v_extra_terms(void **state)
     wm_model_config c = tiny_i2v();
     wm_workload w = tiny_workload();
     w.text_len = 512; /* diffusers hard-codes 512 text tokens for image-conditioned models */
-    built b = build(&c, &w);
+    tl_built b = tl_build(&c, &w);
     /* image embedder on Li = 257 CLIP tokens per sample:
      *   ff.net.0.proj  2 B Li Di Di = 2*2*257*6*6 = 37,008
      *   ff.net.2       2 B Li Di d  = 2*2*257*6*8 = 49,344      (norms: 0) */
@@ -168,9 +123,9 @@ static void test_i2v_extra_terms(void **state)
     assert_true(flops_of(&b, "transformer.blocks.0.attn2.norm_added_k") == 0);
     /* params: image embedder norm1 2*6 + proj 36+6 + net.2 48+8 + norm2 2*8 = 126;
      * attn2 extras add_k 64+8, add_v 64+8, norm_added_k 8 = 152 */
-    assert_true(counts_of(&b, "transformer.condition_embedder.image_embedder")->params == 126);
-    assert_true(counts_of(&b, "transformer.blocks.0.attn2.add_k_proj")->params == 72);
-    assert_true(counts_of(&b, "transformer.blocks.0.attn2.norm_added_k")->params == 8);
+    assert_true(tl_counts(&b, "transformer.condition_embedder.image_embedder")->params == 126);
+    assert_true(tl_counts(&b, "transformer.blocks.0.attn2.add_k_proj")->params == 72);
+    assert_true(tl_counts(&b, "transformer.blocks.0.attn2.norm_added_k")->params == 8);
     /* the image embedder's norms are kept in fp32 (their names contain norm1/norm2) */
     assert_true(wm_model_nodes(b.m)[node(&b, "transformer.condition_embedder.image_embedder.norm1")].fp32_params);
     assert_false(wm_model_nodes(b.m)[node(&b, "transformer.condition_embedder.image_embedder.ff.net.2")].fp32_params);
@@ -180,27 +135,27 @@ static void test_i2v_extra_terms(void **state)
     assert_true(node(&b, "transformer.blocks.0.attn2#sdpa_img") < node(&b, "transformer.blocks.0.attn2#sdpa"));
     assert_true(node(&b, "transformer.blocks.0.attn2#sdpa") < node(&b, "transformer.blocks.0.attn2#img_add"));
     expect_core_exact(&b);
-    unbuild(&b);
+    tl_unbuild(&b);
 
     /* torch-cpu: both cores count 0: attn2 = 990,464 - 197,376 - 393,216 = 399,872 */
     w.mode = WM_MODE_TORCH_CPU;
-    b = build(&c, &w);
+    b = tl_build(&c, &w);
     assert_true(flops_of(&b, "transformer.blocks.0.attn2") == 399872);
     expect_core_exact(&b);
-    unbuild(&b);
+    tl_unbuild(&b);
 
     /* FLF2V: two images, 2 x 257 = 514 tokens with pos_embed (1, 514, Di):
      *   ff.net.0.proj 2*2*514*36 = 74,016;  #sdpa_img 4*2*12*514*8 = 394,752;
      *   image embedder params 126 + 514*6 = 3,210 */
     c.pos_embed_seq_len = 514;
     w.mode = WM_MODE_TORCH;
-    b = build(&c, &w);
+    b = tl_build(&c, &w);
     assert_true(flops_of(&b, "transformer.condition_embedder.image_embedder.ff.net.0.proj") == 74016);
     assert_true(flops_of(&b, "transformer.blocks.0.attn2#sdpa_img") == 394752);
-    assert_true(counts_of(&b, "transformer.condition_embedder.image_embedder")->params == 3210);
+    assert_true(tl_counts(&b, "transformer.condition_embedder.image_embedder")->params == 3210);
     assert_true(wm_model_find(b.m, "transformer.condition_embedder.image_embedder#pos_embed") >= 0);
     expect_core_exact(&b);
-    unbuild(&b);
+    tl_unbuild(&b);
 }
 
 static void test_i2v_needs_512_text_tokens(void **state)
@@ -221,8 +176,8 @@ static void test_i2v_needs_512_text_tokens(void **state)
     wm_model_free(m);
     /* a model without an image embedder takes any length */
     c = tiny_model();
-    built b = build(&c, &w);
-    unbuild(&b);
+    tl_built b = tl_build(&c, &w);
+    tl_unbuild(&b);
 }
 
 static void test_image_config_errors(void **state)
@@ -267,7 +222,7 @@ static void test_vace_branch(void **state)
     (void)state;
     wm_model_config c = tiny_vace();
     wm_workload w = tiny_workload();
-    built b = build(&c, &w);
+    tl_built b = tl_build(&c, &w);
     /* blocks.0 (test_core's tiny block): attn1 4*3,072 + 4*2*12*12*8 = 21,504;
      * attn2 2*3,072 + 2*(2*2*3*64) + 4*2*12*3*8 = 9,984; ffn 2*(2*2*12*8*16) = 12,288
      * -> 43,776 */
@@ -282,8 +237,8 @@ static void test_vace_branch(void **state)
     assert_int_equal(wm_model_find(b.m, "transformer.vace_blocks.1.proj_in"), -1);
     assert_int_equal(wm_model_find(b.m, "transformer.vace_blocks.2"), -1);
     /* params: proj_in/proj_out 64 + 8 each; a vace block = a main block + 72 (+ 72 for 0) */
-    assert_true(counts_of(&b, "transformer.vace_blocks.1")->params ==
-                counts_of(&b, "transformer.blocks.0")->params + 72);
+    assert_true(tl_counts(&b, "transformer.vace_blocks.1")->params ==
+                tl_counts(&b, "transformer.blocks.0")->params + 72);
     /* forward order: both patch embeddings, the condition embedder, every VACE block, then the
      * main blocks, each hint added right after the main block that takes it */
     const wm_node *nodes = wm_model_nodes(b.m);
@@ -294,7 +249,7 @@ static void test_vace_branch(void **state)
     assert_int_equal(node(&b, "transformer#vace_hint_1"), b2 + (int32_t)nodes[b2].subtree_size);
     assert_int_equal(wm_model_find(b.m, "transformer#vace_hint_2"), -1);
     expect_core_exact(&b);
-    unbuild(&b);
+    tl_unbuild(&b);
 }
 
 static void test_vace_config_errors(void **state)
@@ -330,14 +285,14 @@ static void test_ti2v_per_token_time_embedding(void **state)
     (void)state;
     wm_model_config c = tiny_model();
     wm_workload w = tiny_workload();
-    built one = build(&c, &w);
+    tl_built one = tl_build(&c, &w);
     /* per sample (rows B): linear_1 2 B fd d = 2*2*6*8 = 192, linear_2 2 B d d = 256,
      * time_proj 2 B d 6d = 2*2*8*48 = 1,536 */
     assert_true(flops_of(&one, "transformer.condition_embedder.time_embedder.linear_1") == 192);
     assert_true(flops_of(&one, "transformer.condition_embedder.time_embedder.linear_2") == 256);
     assert_true(flops_of(&one, "transformer.condition_embedder.time_proj") == 1536);
     c.pipeline.expand_timesteps = true;
-    built tok = build(&c, &w);
+    tl_built tok = tl_build(&c, &w);
     /* per token (rows B L = 24): linear_1 2*2*12*6*8 = 2,304, linear_2 2*2*12*8*8 = 3,072,
      * time_proj 2*2*12*8*48 = 18,432; the text embedder is unchanged: linear_1 2*2*3*12*8
      * = 1,152, linear_2 2*2*3*64 = 768 -> condition_embedder 25,728 */
@@ -348,27 +303,27 @@ static void test_ti2v_per_token_time_embedding(void **state)
     /* the rest of the forward is the same */
     assert_true(flops_of(&tok, "transformer.blocks.0") == flops_of(&one, "transformer.blocks.0"));
     expect_core_exact(&tok);
-    unbuild(&one);
-    unbuild(&tok);
+    tl_unbuild(&one);
+    tl_unbuild(&tok);
     /* mode full: the modulation tables are per token: #ada_table adds 1 per element of
      * [B, L, 6d] = 2*12*48 = 1,152 (per sample [B, 6d] = 96) */
     w.mode = WM_MODE_FULL;
-    tok = build(&c, &w);
-    assert_true(counts_of(&tok, "transformer.blocks.0#ada_table")->vector_flops == 1152);
-    assert_true(counts_of(&tok, "transformer#ada_table")->vector_flops == 2 * 12 * 16);
-    unbuild(&tok);
+    tok = tl_build(&c, &w);
+    assert_true(tl_counts(&tok, "transformer.blocks.0#ada_table")->vector_flops == 1152);
+    assert_true(tl_counts(&tok, "transformer#ada_table")->vector_flops == 2 * 12 * 16);
+    tl_unbuild(&tok);
     c.pipeline.expand_timesteps = false;
-    one = build(&c, &w);
-    assert_true(counts_of(&one, "transformer.blocks.0#ada_table")->vector_flops == 96);
-    unbuild(&one);
+    one = tl_build(&c, &w);
+    assert_true(tl_counts(&one, "transformer.blocks.0#ada_table")->vector_flops == 96);
+    tl_unbuild(&one);
 }
 
 static void test_ti2v_preset(void **state)
 {
     (void)state;
-    wm_model_config c = preset("wan2.2-ti2v-5b");
-    wm_workload w = workload("wan2-2-ti2v-704p-121f");
-    built b = build(&c, &w);
+    wm_model_config c = tl_preset("wan2.2-ti2v-5b");
+    wm_workload w = tl_workload("wan2-2-ti2v-704p-121f");
+    tl_built b = tl_build(&c, &w);
     /* 121 frames at 704x1280, VAE 4x16x16: latent 31x44x80, tokens 31x22x40, L = 27,280 */
     assert_true(wm_report_geometry(b.r)->dit_seq_len == 27280);
     /* WAN_FACTS §5.3: 520,654,782,726,144 per forward, of which the per-token time embedding
@@ -380,7 +335,7 @@ static void test_ti2v_preset(void **state)
                 3647157043200ull);
     /* WAN_FACTS §2: 4,999,787,712 parameters */
     assert_true(wm_report_totals(b.r)->stages[WM_STAGE_TRANSFORMER].params == 4999787712ull);
-    unbuild(&b);
+    tl_unbuild(&b);
     /* the VAE compresses 16x and the patch is 2: height and width are multiples of 32 */
     wm_geometry g;
     wm_error err;
@@ -394,7 +349,7 @@ static void test_ti2v_preset(void **state)
 
 static uint64_t high_steps(uint64_t steps, double shift, double ratio)
 {
-    wm_model_config c = preset("wan2.2-t2v-a14b");
+    wm_model_config c = tl_preset("wan2.2-t2v-a14b");
     c.pipeline.flow_shift = shift;
     c.pipeline.boundary_ratio = ratio;
     uint64_t high = 0;
@@ -431,9 +386,9 @@ static void test_expert_split(void **state)
 static void test_two_experts(void **state)
 {
     (void)state;
-    wm_model_config c = preset("wan2.2-t2v-a14b");
-    wm_workload w = workload("wan2-2-a14b-720p-81f");
-    built b = build(&c, &w);
+    wm_model_config c = tl_preset("wan2.2-t2v-a14b");
+    wm_workload w = tl_workload("wan2-2-a14b-720p-81f");
+    tl_built b = tl_build(&c, &w);
     const wm_totals *t = wm_report_totals(b.r);
     /* 50 steps with guidance: 16 high-noise steps (test_expert_split) -> 32 calls of
      * `transformer`, 34 steps -> 68 calls of `transformer_2` */
@@ -449,29 +404,29 @@ static void test_two_experts(void **state)
                 flops_of(&b, "transformer.blocks.39.attn1#sdpa"));
     assert_true(wm_model_nodes(b.m)[node(&b, "transformer_2.blocks.0.attn1.to_q")].stage ==
                 WM_STAGE_TRANSFORMER_2);
-    unbuild(&b);
+    tl_unbuild(&b);
     /* --impl official: the official Wan2.2 code embeds the timestep per token for every Wan2.2
      * model (WAN_FACTS §9.4, §5.3): + 2 (L - 1)(fd d + 7 d^2) = 2 * 75,599 * (256 * 5120 +
      * 7 * 5120^2) = 151,198 * 184,811,520 = 27,943,132,200,960 per forward of each expert */
     c.impl = WM_IMPL_OFFICIAL;
-    built off = build(&c, &w);
+    tl_built off = tl_build(&c, &w);
     t = wm_report_totals(off.r);
     assert_true(t->stages[WM_STAGE_TRANSFORMER].flops_per_call == 6551379724206080ull);
     assert_true(t->stages[WM_STAGE_TRANSFORMER_2].flops_per_call == 6551379724206080ull);
     expect_core_exact(&off);
-    unbuild(&off);
+    tl_unbuild(&off);
     /* I2V-A14B: 36 input channels, no image embedder; ratio 0.9 -> 13 high steps */
-    c = preset("wan2.2-i2v-a14b");
-    b = build(&c, &w);
+    c = tl_preset("wan2.2-i2v-a14b");
+    b = tl_build(&c, &w);
     assert_true(wm_report_totals(b.r)->stages[WM_STAGE_TRANSFORMER].calls == 26);
     assert_int_equal(wm_model_find(b.m, "transformer.condition_embedder.image_embedder"), -1);
-    unbuild(&b);
+    tl_unbuild(&b);
     /* one transformer when boundary_ratio is 0 */
     c.pipeline.boundary_ratio = 0.0;
-    b = build(&c, &w);
+    b = tl_build(&c, &w);
     assert_int_equal(wm_model_find(b.m, "transformer_2"), -1);
     assert_true(wm_report_totals(b.r)->stages[WM_STAGE_TRANSFORMER].calls == 100);
-    unbuild(&b);
+    tl_unbuild(&b);
 }
 
 static void test_pipeline_config_errors(void **state)
@@ -508,35 +463,35 @@ static void test_variant_presets(void **state)
          4999787712ull},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        wm_model_config c = preset(cases[i].model);
+        wm_model_config c = tl_preset(cases[i].model);
         /* each preset names its native workload */
         assert_string_equal(c.workload, cases[i].workload);
-        wm_workload w = workload(cases[i].workload);
-        built b = build(&c, &w);
+        wm_workload w = tl_workload(cases[i].workload);
+        tl_built b = tl_build(&c, &w);
         const wm_totals *t = wm_report_totals(b.r);
         if (t->flops_per_forward != cases[i].fwd)
             fail_msg("%s: %llu per forward", cases[i].model, (unsigned long long)t->flops_per_forward);
         assert_true(t->stages[WM_STAGE_TRANSFORMER].params == cases[i].params);
-        unbuild(&b);
+        tl_unbuild(&b);
         w.mode = WM_MODE_TORCH_CPU;
-        b = build(&c, &w);
+        b = tl_build(&c, &w);
         assert_true(wm_report_totals(b.r)->flops_per_forward == cases[i].fwd_cpu);
-        unbuild(&b);
+        tl_unbuild(&b);
     }
     /* the components each preset carries */
-    wm_model_config c = preset("wan2.1-i2v-14b-480p");
+    wm_model_config c = tl_preset("wan2.1-i2v-14b-480p");
     assert_true(c.has_image_encoder && c.has_text_encoder && c.has_vae);
     assert_true(c.image_encoder.hidden_size == 1280 && c.image_encoder.num_hidden_layers == 32 &&
                 c.image_encoder.patch_size == 14 && c.image_encoder.image_size == 224);
-    c = preset("wan2.2-i2v-a14b");
+    c = tl_preset("wan2.2-i2v-a14b");
     assert_true(!c.has_image_encoder && c.in_channels == 36 && c.image_dim == 0);
-    c = preset("wan2.2-ti2v-5b");
+    c = tl_preset("wan2.2-ti2v-5b");
     assert_true(c.vae.z_dim == 48 && c.vae.base_dim == 160 && c.vae.decoder_base_dim == 256 &&
                 c.vae.is_residual && c.vae.patch_size == 2 && c.vae.scale_factor_spatial == 16 &&
                 c.pipeline.vae_scale_factor_spatial == 16 && c.pipeline.expand_timesteps);
-    c = preset("wan2.1-vace-14b");
+    c = tl_preset("wan2.1-vace-14b");
     assert_true(c.vace_layers_count == 8 && c.vace_layers[7] == 35 && c.vace_in_channels == 96);
-    c = preset("wan2.1-vace-1.3b");
+    c = tl_preset("wan2.1-vace-1.3b");
     assert_true(c.vace_layers_count == 15 && c.vace_layers[14] == 28);
     /* every preset builds, evaluates its native workload and passes its own invariants */
     wm_config *cfg = NULL;
@@ -549,9 +504,9 @@ static void test_variant_presets(void **state)
         assert_int_equal(wm_config_model(cfg, name, &mc, &err), WM_OK);
         assert_true(mc.workload[0] != '\0');
         assert_int_equal(wm_config_workload(cfg, mc.workload, &w, &err), WM_OK);
-        built b = build(&mc, &w);
+        tl_built b = tl_build(&mc, &w);
         expect_core_exact(&b);
-        unbuild(&b);
+        tl_unbuild(&b);
     }
     wm_config_free(cfg);
 }
