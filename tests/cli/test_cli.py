@@ -464,11 +464,14 @@ def leaves(mods: list[dict]) -> list[dict]:
 def expected_stage_calls(rep: dict) -> dict[str, int]:
     """Calls per generation of each stage, from the workload alone: the text encoder once per
     forward of a step (prompt, and the negative prompt under guidance), image encoder and VAE
-    once, the transformer steps x forwards per step (A14B: split at the boundary)."""
+    once (VACE encodes its control video twice: the inactive and the reactive part, as
+    diffusers' WanVACEPipeline does), the transformer steps x forwards per step (A14B: split at
+    the boundary)."""
     w = rep["workload"]
     fps, steps = (2 if w["cfg"] else 1), w["num_inference_steps"]
-    calls = {"text_encoder": fps, "image_encoder": 1, "vae_encode": 1, "vae_decode": 1,
-             "transformer": steps * fps}
+    vace = "vace_layers" in rep["model"]["config"]
+    calls = {"text_encoder": fps, "image_encoder": 1, "vae_encode": 2 if vace else 1,
+             "vae_decode": 1, "transformer": steps * fps}
     if rep["model"]["id"] in A14B_SCHEDULE:
         boundary, shift = A14B_SCHEDULE[rep["model"]["id"]]
         hi = high_noise_steps(steps, shift, boundary)

@@ -54,6 +54,8 @@ static void setup_mode(fixture *fx, uint64_t layers, wm_mode mode)
     if (wm_config_workload(fx->cfg, "wan2-1-ci-tiny", &fx->w, &err) != WM_OK)
         fail_err("workload", &err);
     fx->mc.num_layers = layers;
+    /* the writers over the transformer alone: the formulas below are the DiT's */
+    fx->mc.has_text_encoder = fx->mc.has_vae = fx->mc.has_image_encoder = false;
     fx->w.batch_size = B;
     fx->w.num_frames = F;
     fx->w.height = H;
