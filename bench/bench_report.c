@@ -80,8 +80,9 @@ static void row(const char *what, const double *cpu, const double *wall, size_t 
            sw.best * 1e6, sw.median * 1e6);
 }
 
-/* (a) one report, step by step. Returns the median whole-report CPU time in seconds. */
-static double bench_single(const wm_model_config *mc, const wm_workload *w)
+/* (a) one report, step by step, of `what` ("transformer" or "whole pipeline"). Returns the
+ * median whole-report CPU time in seconds. */
+static double bench_single(const wm_model_config *mc, const wm_workload *w, const char *what)
 {
     static double cpu[4][ITERS], wall[4][ITERS];
     wm_error err;
@@ -125,8 +126,9 @@ static double bench_single(const wm_model_config *mc, const wm_workload *w)
         wm_model_free(m);
         stop(&t, &cpu[3][i], &wall[3][i]);
     }
-    printf("(a) one report: %s x %s (%zu nodes, report.json %zu bytes), %d iterations each\n",
-           model_name, workload_name, nodes, json_len, ITERS);
+    printf("(a) one report, %s: %s x %s (%zu nodes, report.json %zu bytes), %d iterations "
+           "each\n",
+           what, model_name, workload_name, nodes, json_len, ITERS);
     printf("  %-28s %10s %10s   %10s %10s\n", "step (microseconds)", "cpu best", "cpu median",
            "wall best", "wall median");
     row("build tree (wm_model_build)", cpu[0], wall[0], ITERS);
@@ -219,7 +221,16 @@ int main(void)
     printf("bench_report (wanmeter %s)\n", WM_VERSION);
     printf("  config load (built-in YAML, once): %.1f us CPU, %.1f us wall\n\n", ccpu * 1e6,
            cwall * 1e6);
-    bench_single(&mc, &w);
+    /* the transformer alone (the report of the DiT the targets were set for), then the whole
+     * pipeline (text encoder, transformer, VAE decode) */
+    wm_model_config dit = mc;
+    dit.has_text_encoder = dit.has_vae = dit.has_image_encoder = false;
+    bench_single(&dit, &w, "transformer");
+    printf("\n");
+    bench_single(&mc, &w, "whole pipeline");
+    printf("\n(b) transformer alone:\n");
+    bench_sweep(&dit, &w);
+    printf("\n(b) whole pipeline:\n");
     bench_sweep(&mc, &w);
     struct rusage ru;
     if (getrusage(RUSAGE_SELF, &ru) == 0)

@@ -1,6 +1,7 @@
 /* json_out.c — the streaming JSON writer (see json_out.h). */
 #include <math.h>
 #include <stdio.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "json_out.h"
@@ -16,10 +17,41 @@ void wm_buf_u64(wm_buf *b, uint64_t v)
     wm_buf_append(b, tmp + sizeof tmp - n, (size_t)n);
 }
 
+/* Whether s[0..n) needs no escaping (no '"', '\\' or byte < 0x20), 8 bytes at a time: module
+ * ids are most of report.json's text, and none of them needs escaping. */
+static bool plain(const char *s, size_t n)
+{
+    const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t x, q, bs;
+        memcpy(&x, s + i, 8);
+        q = x ^ (ones * '"');
+        bs = x ^ (ones * '\\');
+        /* a byte below 0x20, or equal to '"' or '\\' (a zero byte in q or bs) */
+        if (((x - ones * 0x20) & ~x & highs) | ((q - ones) & ~q & highs) |
+            ((bs - ones) & ~bs & highs))
+            return false;
+    }
+    for (; i < n; i++)
+        if ((unsigned char)s[i] < 0x20 || s[i] == '"' || s[i] == '\\')
+            return false;
+    return true;
+}
+
 /* A JSON string: quotes, backslashes and control characters escaped; other bytes (UTF-8) as
  * they are. */
 static void put_string(wm_buf *b, const char *s)
 {
+    size_t n = strlen(s);
+    if (plain(s, n) && wm_buf_reserve(b, n + 2)) {
+        b->data[b->len] = '"';
+        memcpy(b->data + b->len + 1, s, n);
+        b->data[b->len + 1 + n] = '"';
+        b->len += n + 2;
+        b->data[b->len] = '\0';
+        return;
+    }
     wm_buf_append(b, "\"", 1);
     const char *run = s;
     for (; *s; s++) {
@@ -58,9 +90,16 @@ static void member(wm_json *j, const char *key)
         }
         j->first[j->depth] = false;
     }
-    if (key) {
-        put_string(j->b, key);
-        wm_buf_append(j->b, ": ", 2);
+    if (key) { /* keys are wanmeter's own literals: nothing to escape */
+        size_t n = strlen(key);
+        if (wm_buf_reserve(j->b, n + 4)) {
+            char *d = j->b->data + j->b->len;
+            d[0] = '"';
+            memcpy(d + 1, key, n);
+            memcpy(d + 1 + n, "\": ", 3);
+            j->b->len += n + 4;
+            j->b->data[j->b->len] = '\0';
+        }
     }
 }
 
