@@ -26,28 +26,6 @@
 
 /* ---- helpers -------------------------------------------------------------------------------- */
 
-static wm_model_config tiny_model(void)
-{
-    wm_model_config c = tl_preset("wan2.1-t2v-14b");
-    c.has_text_encoder = c.has_vae = c.has_image_encoder = false; /* the transformer alone */
-    c.num_attention_heads = 2;
-    c.attention_head_dim = 4;
-    c.ffn_dim = 16;
-    c.num_layers = 1;
-    c.in_channels = 4;
-    c.out_channels = 4;
-    c.text_dim = 12;
-    c.freq_dim = 6;
-    return c;
-}
-
-static wm_workload tiny_workload(void)
-{
-    return (wm_workload){.profile_id = "tiny", .batch_size = 2, .num_frames = 5, .height = 32,
-                         .width = 48, .num_inference_steps = 3, .text_len = 3, .cfg = true,
-                         .dtype = WM_DTYPE_BF16, .mode = WM_MODE_TORCH};
-}
-
 /* Sum over the leaves of one stage of one call's FLOPs, or (stage = WM_STAGE_COUNT) over every
  * leaf of calls x FLOPs: the whole generation. */
 static uint64_t leaf_sum(const tl_built *b, wm_stage stage, bool matrix_only)
@@ -218,8 +196,8 @@ static void test_geometry_monotonic(void **state)
 static void test_ops_hand_computed(void **state)
 {
     (void)state;
-    wm_model_config c = tiny_model();
-    wm_workload w = tiny_workload();
+    wm_model_config c = tl_tiny_dit();
+    wm_workload w = tl_tiny_workload();
     tl_built b = tl_build(&c, &w);
     /* geometry: T = (5-1)//4+1 = 2, h = 32/8 = 4, w = 48/8 = 6, L = 2 * 2 * 3 = 12 */
     assert_true(wm_report_geometry(b.r)->dit_seq_len == 12);
@@ -273,8 +251,8 @@ static void test_ops_hand_computed(void **state)
 static void test_modes_hand_computed(void **state)
 {
     (void)state;
-    wm_model_config c = tiny_model();
-    wm_workload w = tiny_workload();
+    wm_model_config c = tl_tiny_dit();
+    wm_workload w = tl_tiny_workload();
     w.mode = WM_MODE_TORCH_CPU;
     tl_built b = tl_build(&c, &w);
     /* torch-cpu drops the attention cores: 59968 - 9216 - 2304 = 48448 */

@@ -323,41 +323,31 @@ static void test_impl_official(void **state)
 
 /* ---- errors ------------------------------------------------------------------------------- */
 
-static void expect_error(const wm_model_config *c, const char *what)
-{
-    wm_model *m = NULL;
-    wm_error err;
-    wm_error_clear(&err);
-    assert_int_equal(wm_model_build(c, &m, &err), WM_E_INPUT);
-    assert_null(m);
-    assert_string_equal(err.what, what);
-}
-
 static void test_config_errors(void **state)
 {
     (void)state;
     wm_model_config c = tiny_model();
     snprintf(c.text_encoder.feed_forward_proj, sizeof c.text_encoder.feed_forward_proj, "relu");
-    expect_error(&c, "text_encoder.feed_forward_proj");
+    tl_expect_invalid(&c, "text_encoder.feed_forward_proj");
     c = tiny_model();
     snprintf(c.text_encoder.class_name, sizeof c.text_encoder.class_name, "T5EncoderModel");
-    expect_error(&c, "text_encoder._class_name");
+    tl_expect_invalid(&c, "text_encoder._class_name");
     c = tiny_model();
     c.text_encoder.d_kv = 0;
-    expect_error(&c, "text_encoder.d_kv");
+    tl_expect_invalid(&c, "text_encoder.d_kv");
     c = tiny_model();
     c.image_encoder.num_attention_heads = 3; /* 8 % 3 != 0 */
-    expect_error(&c, "image_encoder.num_attention_heads");
+    tl_expect_invalid(&c, "image_encoder.num_attention_heads");
     c = tiny_model();
     c.image_encoder.image_size = 5; /* not a multiple of the patch 2 */
-    expect_error(&c, "image_encoder.image_size");
+    tl_expect_invalid(&c, "image_encoder.image_size");
     c = tiny_model();
     snprintf(c.image_encoder.class_name, sizeof c.image_encoder.class_name,
              "CLIPVisionModelWithProjection");
-    expect_error(&c, "image_encoder._class_name");
+    tl_expect_invalid(&c, "image_encoder._class_name");
     c = tiny_model();
     snprintf(c.image_encoder.hidden_act, sizeof c.image_encoder.hidden_act, "relu");
-    expect_error(&c, "image_encoder.hidden_act");
+    tl_expect_invalid(&c, "image_encoder.hidden_act");
 }
 
 /* An image_encoder section in a user config turns the stage on (has_image_encoder). */
