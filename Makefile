@@ -16,12 +16,12 @@ LIB_SRC  := $(sort $(wildcard src/*.c src/models/*.c))
 CLI_SRC  := $(sort $(wildcard cli/*.c))
 TEST_SRC := $(sort $(wildcard tests/unit/test_*.c))
 BENCH_SRC := $(sort $(wildcard bench/*.c))
-GEN_SRC  := build/gen/default_config.c
+GEN_SRC  := build/gen/default_config.c build/gen/default_devices.c
 HDRS     := $(wildcard include/*.h src/*.h src/models/*.h cli/*.h tests/unit/*.h)
 
 # $(1) = output dir, $(2) = extra flags
 define variant
-$(1)/obj/%.o: %.c $(HDRS) | build/gen/default_config.c
+$(1)/obj/%.o: %.c $(HDRS) | $(GEN_SRC)
 	@mkdir -p $$(dir $$@)
 	$$(CC) $$(ALL_CFLAGS) $(2) -c $$< -o $$@
 $(1)/libwanmeter.a: $(patsubst %.c,$(1)/obj/%.o,$(LIB_SRC) $(GEN_SRC))
@@ -54,6 +54,11 @@ $(eval $(call variant,build/san,$(SAN)))
 build/gen/default_config.c: configs/wanmeter.yaml scripts/embed.sh
 	@mkdir -p build/gen
 	sh scripts/embed.sh $< wm_default_config_yaml > $@.tmp && mv $@.tmp $@
+
+# The device database (configs/devices.yaml) likewise.
+build/gen/default_devices.c: configs/devices.yaml scripts/embed.sh
+	@mkdir -p build/gen
+	sh scripts/embed.sh $< wm_default_devices_yaml > $@.tmp && mv $@.tmp $@
 
 run: build/wanmeter
 	build/wanmeter report

@@ -4,6 +4,7 @@
 #define WM_CLI_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 #include "wanmeter.h"
 
@@ -58,7 +59,14 @@ wm_status cli_check_stages(const wm_report *r, uint32_t mask, wm_error *err);
  * or the workload in the config ("workloads.wan2-1-720p.height"). */
 void cli_name_field(const cli_workload_opts *o, const wm_workload *w, wm_error *err);
 
+/* "wan2.1-t2v-14b" -> "wan2_1": the family directory of the artifacts. */
+void cli_family_of(const char *model_id, char *out, size_t cap);
+/* A run id is letters, digits, '-', '_' and '.', and not "." or "..". */
+bool cli_valid_run_id(const char *s);
+
 int cmd_report(int argc, char **argv);
+int cmd_estimate(int argc, char **argv);
+int cmd_calibrate(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
 int cmd_compare(int argc, char **argv);
 int cmd_hotspots(int argc, char **argv);

@@ -210,3 +210,24 @@ void cli_name_field(const cli_workload_opts *o, const wm_workload *w, wm_error *
         return;
     }
 }
+
+/* "wan2.1-t2v-14b" -> "wan2_1": the family directory of the artifacts. */
+void cli_family_of(const char *model_id, char *out, size_t cap)
+{
+    size_t i = 0;
+    for (; model_id[i] && model_id[i] != '-' && i + 1 < cap; i++)
+        out[i] = model_id[i] == '.' ? '_' : model_id[i];
+    out[i] = '\0';
+}
+
+bool cli_valid_run_id(const char *s)
+{
+    if (!*s || strcmp(s, ".") == 0 || strcmp(s, "..") == 0)
+        return false;
+    for (; *s; s++)
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
+              *s == '-' || *s == '_' || *s == '.'))
+            return false;
+    return true;
+}
+

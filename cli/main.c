@@ -15,6 +15,8 @@ static const char main_help[] =
     "\n"
     "Commands:\n"
     "  report            per-module cost report for a model and workload\n"
+    "  estimate          time and memory of a generation on GPUs (device, precision, plan)\n"
+    "  calibrate FILE    the estimate against published measurements (bench/calibration.yaml)\n"
     "  verify layers     compare every module against PyTorch FlopCounterMode\n"
     "  verify end2end    compare the whole-generation DiT total against PyTorch\n"
     "  verify core       check the report's own invariants (parents = sum of children, ...)\n"
@@ -42,26 +44,6 @@ static const char report_help[] =
     "                      module names (self_attn.q, ...); report.json adds official_id\n"
     "  --no-artifacts      print only; write no files\n";
 
-/* "wan2.1-t2v-14b" -> "wan2_1": the family directory of the artifacts. */
-static void family_of(const char *model_id, char *out, size_t cap)
-{
-    size_t i = 0;
-    for (; model_id[i] && model_id[i] != '-' && i + 1 < cap; i++)
-        out[i] = model_id[i] == '.' ? '_' : model_id[i];
-    out[i] = '\0';
-}
-
-static bool valid_run_id(const char *s)
-{
-    if (!*s || strcmp(s, ".") == 0 || strcmp(s, "..") == 0)
-        return false;
-    for (; *s; s++)
-        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
-              *s == '-' || *s == '_' || *s == '.'))
-            return false;
-    return true;
-}
-
 /* Writes report.json and summary.md: both are rendered before either is written, and each is
  * written atomically, so a failure never leaves a half-written artifact. */
 static wm_status write_artifacts(const wm_report *r, const char *out_dir, const char *run_id,
@@ -71,7 +53,7 @@ static wm_status write_artifacts(const wm_report *r, const char *out_dir, const 
     wm_status s = wm_report_summary_md(r, &summary, err);
     if (s != WM_OK)
         return s;
-    family_of(wm_model_get_config(wm_report_model(r))->id, family, sizeof family);
+    cli_family_of(wm_model_get_config(wm_report_model(r))->id, family, sizeof family);
     int n = snprintf(dir_out, dir_cap, "%s/%s/static_analysis/%s", out_dir, run_id, family);
     if (n < 0 || (size_t)n >= dir_cap || (size_t)n + 16 >= sizeof path) {
         free(summary);
@@ -127,7 +109,7 @@ int cmd_report(int argc, char **argv)
         return cli_usage_error("report", "--names", "use diffusers or official");
     if (out_dir && !*out_dir)
         return cli_usage_error("report", "--out-dir", "is empty; name a directory");
-    if (run_id && !valid_run_id(run_id))
+    if (run_id && !cli_valid_run_id(run_id))
         return cli_usage_error("report", "--run-id",
                                "use letters, digits, '-', '_' and '.' only");
 
@@ -269,8 +251,9 @@ int main(int argc, char **argv)
         const char *name;
         int (*run)(int, char **);
     } cmds[] = {
-        {"report", cmd_report},     {"verify", cmd_verify}, {"compare", cmd_compare},
-        {"hotspots", cmd_hotspots}, {"list", cmd_list},
+        {"report", cmd_report},     {"verify", cmd_verify},     {"compare", cmd_compare},
+        {"hotspots", cmd_hotspots}, {"list", cmd_list},         {"estimate", cmd_estimate},
+        {"calibrate", cmd_calibrate},
     };
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
         if (strcmp(argv[1], cmds[i].name) == 0)

@@ -647,6 +647,197 @@ wm_status wm_wan_dit_closed_form(const wm_model_config *c, const wm_workload *w,
                                  const wm_geometry *g, uint64_t *flops, uint64_t *params,
                                  wm_error *err);
 
+/* ---- estimate: time and memory on real GPUs (docs/performance-model.md) ------------------ */
+
+/* The device database: GPUs, hosts and the achievable-efficiency factors (configs/devices.yaml,
+ * compiled in; `user_path`, when not NULL, is merged over it). */
+typedef struct wm_devices wm_devices;
+
+wm_status wm_devices_load(const char *user_path, wm_devices **out, wm_error *err);
+void wm_devices_free(wm_devices *db);
+size_t wm_devices_count(const wm_devices *db);
+const char *wm_devices_name(const wm_devices *db, size_t i);
+
+/* Numeric precisions of the transformer's GEMMs and weights: name, weight bytes per parameter
+ * (x1000, scales included), the device peak the GEMMs run at. bf16/fp16: 16-bit weights and
+ * tensor cores. fp8: 8-bit weights with one scale per tensor. fp8-block: 8-bit weights with an
+ * fp32 scale per 128x128 block (DeepSeek-style), GEMMs slower by efficiency.fp8_block_scale.
+ * fp4: NVFP4, 4-bit weights with an fp8 scale per 16 values. Activations stay 16-bit. */
+#define WM_PRECISION_LIST(X)                                                                   \
+    X(WM_PREC_BF16, "bf16", 2000, "bf16")                                                      \
+    X(WM_PREC_FP16, "fp16", 2000, "fp16")                                                      \
+    X(WM_PREC_FP8, "fp8", 1000, "fp8")                                                         \
+    X(WM_PREC_FP8_BLOCK, "fp8-block", 1000, "fp8")                                             \
+    X(WM_PREC_FP4, "fp4", 563, "fp4")
+
+typedef enum wm_precision {
+#define WM_X_ENUM(name, text, wb, peak) name,
+    WM_PRECISION_LIST(WM_X_ENUM)
+#undef WM_X_ENUM
+    WM_PRECISION_COUNT
+} wm_precision;
+
+const char *wm_precision_name(wm_precision p);
+bool wm_precision_parse(const char *s, wm_precision *out);
+
+/* Attention kernels: auto (the device's default_attention_kernel), math (two matmuls with the
+ * B*H*Lq*Lk score matrix written to memory, as PyTorch's math backend), fa2 (FlashAttention-2
+ * and its ports: fused, Q/K/V/O traffic only), fa3 (FlashAttention-3, Hopper), fa3-fp8
+ * (FlashAttention-3 with fp8 Q/K/V: fp8 peak, 1-byte Q/K/V). */
+#define WM_ATTN_KERNEL_LIST(X)                                                                 \
+    X(WM_ATTN_AUTO, "auto")                                                                    \
+    X(WM_ATTN_MATH, "math")                                                                    \
+    X(WM_ATTN_FA2, "fa2")                                                                      \
+    X(WM_ATTN_FA3, "fa3")                                                                      \
+    X(WM_ATTN_FA3_FP8, "fa3-fp8")
+
+typedef enum wm_attn_kernel {
+#define WM_X_ENUM(name, text) name,
+    WM_ATTN_KERNEL_LIST(WM_X_ENUM)
+#undef WM_X_ENUM
+    WM_ATTN_KERNEL_COUNT
+} wm_attn_kernel;
+
+const char *wm_attn_kernel_name(wm_attn_kernel k);
+bool wm_attn_kernel_parse(const char *s, wm_attn_kernel *out);
+
+/* How one generation is run: on which GPU, how many, split how. gpus = dp x cfg x ulysses x
+ * ring, where dp (data parallel over the batch's requests) is what is left over. */
+typedef struct wm_plan {
+    char device[64];
+    wm_precision precision;
+    wm_attn_kernel attention_kernel;
+    uint64_t gpus;          /* >= 1 */
+    uint64_t ulysses;       /* Ulysses sequence parallel degree (heads split), >= 1 */
+    uint64_t ring;          /* Ring attention degree (sequence split, K/V passed around), >= 1 */
+    bool cfg_parallel;      /* cond and uncond forwards on two GPU groups */
+    bool fsdp;              /* shard the transformer and text encoder weights over the group */
+    bool offload_model;     /* the transformer (and text encoder) leave the GPU between stages */
+    bool t5_cpu;            /* the text encoder runs on the host CPU */
+} wm_plan;
+
+#define WM_PLAN_INIT {.precision = WM_PREC_BF16, .attention_kernel = WM_ATTN_AUTO, .gpus = 1, \
+                      .ulysses = 1, .ring = 1}
+
+/* Checks the plan against the device and the report's model and workload: degrees that
+ * multiply to at most `gpus` and divide it, heads divisible by ulysses, cfg parallel only with
+ * guidance, batch divisible by the data-parallel degree, the precision's peak present (and
+ * dense), the attention kernel supported on the device's architecture. */
+wm_status wm_plan_validate(const wm_plan *plan, const wm_devices *db, const wm_report *r,
+                           wm_error *err);
+
+/* What bounds a node or stage. */
+#define WM_BOUND_LIST(X)                                                                       \
+    X(WM_BOUND_NONE, "-")                                                                      \
+    X(WM_BOUND_COMPUTE, "compute")                                                             \
+    X(WM_BOUND_MEMORY, "memory")                                                               \
+    X(WM_BOUND_COMM, "communication")                                                          \
+    X(WM_BOUND_HOST, "host")
+
+typedef enum wm_bound {
+#define WM_X_ENUM(name, text) name,
+    WM_BOUND_LIST(WM_X_ENUM)
+#undef WM_X_ENUM
+    WM_BOUND_COUNT
+} wm_bound;
+
+const char *wm_bound_name(wm_bound b);
+
+/* One node on one GPU, one call (containers: the sum of their leaves). */
+typedef struct wm_node_time {
+    double seconds;          /* max(compute, memory) + launch overhead, per call */
+    double compute_seconds;  /* flops / (peak x efficiency) */
+    double memory_seconds;   /* bytes / (bandwidth x efficiency.memory) */
+    double flops;            /* per GPU, per call (a share under sequence parallelism) */
+    double bytes;            /* per GPU, per call: reads + writes at the estimate's precision */
+    double intensity;        /* flops / bytes */
+    wm_bound bound;
+} wm_node_time;
+
+typedef struct wm_stage_estimate {
+    bool present;            /* the model has the stage */
+    bool selected;           /* counted in total_seconds (--stages) */
+    bool on_host;            /* --t5-cpu: the text encoder runs on the CPU */
+    uint64_t calls;          /* per generation, on one GPU (cfg parallel halves the DiT's) */
+    double seconds;          /* per generation, wall clock: calls x per call + communication */
+    double compute_seconds;  /* sum over calls of the compute-bound part */
+    double memory_seconds;   /* sum over calls of the memory-bound part */
+    double comm_seconds;     /* exposed communication (Ulysses, ring, FSDP, CFG gather) */
+    double comm_bytes;       /* sent per GPU over the generation */
+    double flops;            /* per GPU over the generation */
+    double bytes;            /* per GPU over the generation: memory reads + writes */
+    double mfu;              /* flops / (seconds x the device's bf16 peak) */
+    wm_bound bound;          /* the largest of compute, memory, communication, host */
+    uint64_t weight_bytes;   /* resident per GPU while the stage runs (sharded under fsdp) */
+    uint64_t activation_bytes; /* peak activations per GPU while the stage runs */
+} wm_stage_estimate;
+
+typedef struct wm_estimate_totals {
+    double total_seconds;       /* one generation (the selected stages), wall clock */
+    double offload_seconds;     /* host<->GPU copies of --offload-model per generation */
+    double mfu;                 /* generation FLOPs / (total_seconds x gpus x bf16 peak) */
+    double videos_per_hour;     /* batch x data-parallel replicas / total_seconds x 3600 */
+    uint64_t peak_bytes_per_gpu;/* the largest phase: weights resident + activations + runtime */
+    uint64_t memory_bytes;      /* the device's memory */
+    bool fits;                  /* peak_bytes_per_gpu <= memory_bytes */
+    wm_stage peak_stage;        /* the phase with the peak */
+    wm_attn_kernel attention_kernel; /* resolved (auto -> the device's default) */
+    uint64_t dp;                /* data-parallel replicas: gpus / (cfg x ulysses x ring) */
+    uint64_t group;             /* GPUs per generation: cfg x ulysses x ring */
+} wm_estimate_totals;
+
+typedef struct wm_estimate wm_estimate;
+
+/* Estimates the report's generation under the plan. The report must count attention (mode
+ * torch or full); it is borrowed and must outlive the estimate. */
+wm_status wm_estimate_create(const wm_report *r, const wm_devices *db, const wm_plan *plan,
+                             wm_estimate **out, wm_error *err);
+void wm_estimate_free(wm_estimate *e);
+const wm_report *wm_estimate_report(const wm_estimate *e);
+const wm_plan *wm_estimate_plan(const wm_estimate *e);
+const wm_node_time *wm_estimate_nodes(const wm_estimate *e);      /* one per node */
+const wm_stage_estimate *wm_estimate_stages(const wm_estimate *e); /* WM_STAGE_COUNT */
+const wm_estimate_totals *wm_estimate_totals_get(const wm_estimate *e);
+size_t wm_estimate_note_count(const wm_estimate *e);
+const char *wm_estimate_note(const wm_estimate *e, size_t i);
+
+/* The device the estimate used, for writers: name, arch, memory, bandwidth, the precision's
+ * peak (TFLOP/s) and the interconnect. */
+typedef struct wm_device_info {
+    char id[64], name[128], arch[32], interconnect[128], host[128];
+    double memory_gb, memory_bandwidth_gbs, interconnect_gbs, pcie_gbs, host_cpu_tflops;
+    double peak_tflops;      /* the plan's precision */
+    double bf16_tflops;      /* the MFU reference */
+} wm_device_info;
+const wm_device_info *wm_estimate_device(const wm_estimate *e);
+
+/* The report.json of the estimate's report with an "estimate" member (plan, device, totals,
+ * stages, per-module times). */
+wm_status wm_estimate_to_json(const wm_estimate *e, char **out, wm_error *err);
+/* Readable table: per-stage time, bound and memory, the plan, then the per-layer tree down to
+ * `depth` with times, and the layers that take the most time. */
+wm_status wm_estimate_to_table(const wm_estimate *e, int depth, char **out, wm_error *err);
+
+/* Calibration rows (bench/calibration.yaml): published end-to-end measurements with their
+ * source, the estimate flags that describe how they were run, and what was measured. */
+typedef struct wm_calibration_row {
+    char id[64];
+    char source[512];
+    char *args[48];           /* `wanmeter estimate` flags, owned by the set */
+    size_t argc;
+    double seconds;           /* measured wall clock of one generation */
+    double peak_gb;           /* measured peak memory per GPU (GB = 1e9 bytes), 0 = not given */
+} wm_calibration_row;
+
+typedef struct wm_calibration {
+    wm_calibration_row *rows;
+    size_t count;
+    double tolerance;         /* the largest relative error accepted (0.15) */
+} wm_calibration;
+
+wm_status wm_calibration_load(const char *path, wm_calibration *out, wm_error *err);
+void wm_calibration_free(wm_calibration *c);
+
 /* ---- files -------------------------------------------------------------------------------- */
 
 /* Creates `dir` and its parents (mode 0755), like mkdir -p. */

@@ -36,4 +36,10 @@ void wm_json_null(wm_json *j, const char *key);
 /* Appends v in decimal without going through printf. */
 void wm_buf_u64(wm_buf *b, uint64_t v);
 
+/* report.json's members (everything inside its outer braces), for writers that extend it. */
+#include "wanmeter.h"
+wm_status wm_report_json_members(wm_json *j, const wm_report *r, wm_error *err);
+/* Closes out a document: checks the writer's state and hands over the string. */
+wm_status wm_json_finish(wm_json *j, wm_buf *b, const char *what, char **out, wm_error *err);
+
 #endif /* WM_JSON_OUT_H */
