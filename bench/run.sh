@@ -41,4 +41,7 @@ if [ -x build/wanmeter ]; then
     *) echo "  $(( (t1 - t0) / 20000 )) us per run" ;;
     esac
 fi
+# The time and memory model against published measurements (predicted vs measured, per row).
+echo
+sh bench/calibrate.sh || status=1
 exit $status

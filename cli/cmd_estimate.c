@@ -39,7 +39,8 @@ static const char estimate_help[] =
     "  --t5-cpu            run the text encoder on the host CPU\n"
     "\n"
     "Output:\n"
-    "  --format F          table (default) | json (report.json plus an \"estimate\" member)\n"
+    "  --format F          table (default) | json (report.json plus an \"estimate\" member) |\n"
+    "                      md | csv (every module: times, bound, FLOP/byte)\n"
     "  --depth N           per-layer tree depth in the table (default 2)\n"
     "  --names N           diffusers (default) | official\n"
     "  --run-id ID         artifact directory name (default: UTC time + model + workload)\n"
@@ -94,8 +95,9 @@ static int parse_opts(const char *cmd, int argc, char **argv, est_opts *o, bool 
         if (r == 0)
             return cli_usage_error(cmd, argv[i], "unknown flag");
     }
-    if (strcmp(o->format, "table") && strcmp(o->format, "json"))
-        return cli_usage_error(cmd, "--format", "use table or json");
+    if (strcmp(o->format, "table") && strcmp(o->format, "json") && strcmp(o->format, "md") &&
+        strcmp(o->format, "csv"))
+        return cli_usage_error(cmd, "--format", "use table, json, md or csv");
     if (strcmp(o->names, "diffusers") && strcmp(o->names, "official"))
         return cli_usage_error(cmd, "--names", "use diffusers or official");
     if (o->out_dir && !*o->out_dir)
@@ -206,6 +208,10 @@ int cmd_estimate(int argc, char **argv)
         s = wm_estimate_to_json(r.est, &json, &err);
     if (s == WM_OK && strcmp(o.format, "table") == 0)
         s = wm_estimate_to_table(r.est, (int)depth, &text, &err);
+    else if (s == WM_OK && strcmp(o.format, "md") == 0)
+        s = wm_estimate_to_markdown(r.est, (int)depth, &text, &err);
+    else if (s == WM_OK && strcmp(o.format, "csv") == 0)
+        s = wm_estimate_to_csv(r.est, &text, &err);
     char path[4096] = "";
     if (s == WM_OK && o.artifacts) {
         char default_id[160], family[64], dir[4000];

@@ -817,6 +817,11 @@ wm_status wm_estimate_to_json(const wm_estimate *e, char **out, wm_error *err);
 /* Readable table: per-stage time, bound and memory, the plan, then the per-layer tree down to
  * `depth` with times, and the layers that take the most time. */
 wm_status wm_estimate_to_table(const wm_estimate *e, int depth, char **out, wm_error *err);
+/* The same content as GitHub-flavoured Markdown. */
+wm_status wm_estimate_to_markdown(const wm_estimate *e, int depth, char **out, wm_error *err);
+/* Every node that runs, one CSV row each (RFC 4180), header first: times per call and per
+ * generation, bound, arithmetic intensity, FLOPs and bytes per GPU. */
+wm_status wm_estimate_to_csv(const wm_estimate *e, char **out, wm_error *err);
 
 /* Calibration rows (bench/calibration.yaml): published end-to-end measurements with their
  * source, the estimate flags that describe how they were run, and what was measured. */

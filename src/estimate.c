@@ -173,6 +173,11 @@ wm_status wm_plan_validate(const wm_plan *plan, const wm_devices *db, const wm_r
                             "use --mode torch or full for an estimate",
                             "mode torch-cpu counts attention cores as 0, so the attention time "
                             "would be missing");
+    if (w->dtype == WM_DTYPE_FP32)
+        return wm_error_set(err, WM_E_INPUT, "--dtype",
+                            "use --dtype bf16 or fp16, and --precision for the GEMMs",
+                            "the estimate models 16-bit activations; fp32 inference is not "
+                            "modelled");
     if (plan->gpus == 0 || plan->ulysses == 0 || plan->ring == 0)
         return wm_error_set(err, WM_E_INPUT, plan->gpus == 0 ? "--gpus"
                                              : plan->ulysses == 0 ? "--ulysses" : "--ring",
@@ -760,15 +765,14 @@ wm_status wm_estimate_create(const wm_report *r, const wm_devices *db, const wm_
                 moved += 2.0 * (double)wdev[k];
         T->offload_seconds = seconds_of_bytes(moved, d->pcie_gbs, eff->host_transfer);
     }
-    double flops = 0.0;
     for (int k = 0; k < WM_STAGE_COUNT; k++)
-        if (e->stages[k].present && e->stages[k].selected) {
+        if (e->stages[k].present && e->stages[k].selected)
             T->total_seconds += e->stages[k].seconds;
-            flops += e->stages[k].flops;
-        }
     T->total_seconds += T->offload_seconds;
+    /* the generation's FLOPs (the whole batch, the selected stages) over what every GPU of
+     * the plan could do at the bf16 peak in that time */
     T->mfu = T->total_seconds > 0.0
-                 ? flops * x.dp * (double)group /
+                 ? (double)tot->flops /
                        (T->total_seconds * (double)plan->gpus * di->bf16_tflops * 1e12)
                  : 0.0;
     T->videos_per_hour = T->total_seconds > 0.0

@@ -4,6 +4,7 @@
  * the layers that take the most time, the notes).
  */
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -177,14 +178,19 @@ static const char *clock_of(char *out, size_t cap, double s)
     return out;
 }
 
-static void stage_lines(wm_buf *b, const wm_estimate *e)
+static void stage_lines(wm_buf *b, const wm_estimate *e, bool md)
 {
     const wm_stage_estimate *st = wm_estimate_stages(e);
     const wm_estimate_totals *t = wm_estimate_totals_get(e);
     char a[32], c[32], m[32], k[32], wb[32], ab[32];
-    wm_buf_printf(b, "  %-14s %6s %11s %6s  %-13s %11s %11s %11s %5s %10s %10s\n", "stage",
-                  "calls", "time", "share", "bound", "compute", "memory", "comm", "MFU",
-                  "weights", "activ.");
+    if (md)
+        wm_buf_puts(b, "| stage | calls | time | share | bound | compute | memory | comm | MFU | "
+                       "weights/GPU | activations/GPU |\n"
+                       "|---|--:|--:|--:|---|--:|--:|--:|--:|--:|--:|\n");
+    else
+        wm_buf_printf(b, "  %-14s %6s %11s %6s  %-13s %11s %11s %11s %5s %10s %10s\n", "stage",
+                      "calls", "time", "share", "bound", "compute", "memory", "comm", "MFU",
+                      "weights", "activ.");
     for (int i = 0; i < WM_STAGE_COUNT; i++) {
         const wm_stage_estimate *s = &st[i];
         if (!s->present)
@@ -192,7 +198,9 @@ static void stage_lines(wm_buf *b, const wm_estimate *e)
         const double share = t->total_seconds > 0.0 && s->selected
                                  ? 100.0 * s->seconds / t->total_seconds
                                  : 0.0;
-        wm_buf_printf(b, "  %-14s %6llu %11s %5.1f%%  %-13s %11s %11s %11s %4.0f%% %10s %10s%s\n",
+        wm_buf_printf(b,
+                      md ? "| %s | %llu | %s | %.1f%% | %s | %s | %s | %s | %.0f%% | %s | %s |%s\n"
+                         : "  %-14s %6llu %11s %5.1f%%  %-13s %11s %11s %11s %4.0f%% %10s %10s%s\n",
                       wm_stage_name((wm_stage)i), (unsigned long long)s->calls,
                       secs(a, sizeof a, s->seconds), share,
                       s->on_host ? "host CPU" : wm_bound_name(s->bound),
@@ -200,16 +208,20 @@ static void stage_lines(wm_buf *b, const wm_estimate *e)
                       secs(k, sizeof k, s->comm_seconds), 100.0 * s->mfu,
                       wm_fmt_si(wb, sizeof wb, (double)s->weight_bytes, "B"),
                       wm_fmt_si(ab, sizeof ab, (double)s->activation_bytes, "B"),
-                      s->selected ? "" : "  (not selected)");
+                      s->selected ? "" : " (not selected)");
     }
-    if (t->offload_seconds > 0.0)
+    if (t->offload_seconds > 0.0 && md)
+        wm_buf_printf(b, "| offload | | %s | %.1f%% | host link | | | | | | |\n",
+                      secs(a, sizeof a, t->offload_seconds),
+                      100.0 * t->offload_seconds / t->total_seconds);
+    else if (t->offload_seconds > 0.0)
         wm_buf_printf(b, "  %-14s %6s %11s %5.1f%%  %-13s\n", "offload", "",
                       secs(a, sizeof a, t->offload_seconds),
                       100.0 * t->offload_seconds / t->total_seconds, "host link");
 }
 
 /* The tree to `depth` with times; a run of identical blocks shows the first and one line. */
-static void tree_lines(wm_buf *b, const wm_estimate *e, int depth)
+static void tree_lines(wm_buf *b, const wm_estimate *e, int depth, bool md)
 {
     const wm_report *r = wm_estimate_report(e);
     const wm_model *m = wm_report_model(r);
@@ -219,8 +231,12 @@ static void tree_lines(wm_buf *b, const wm_estimate *e, int depth)
     const wm_stage_estimate *st = wm_estimate_stages(e);
     const double total = wm_estimate_totals_get(e)->total_seconds;
     char a[32], g[32], name[256];
-    wm_buf_printf(b, "  %-52s %6s %11s %11s %6s  %-8s %9s\n", "module", "calls", "per call",
-                  "total", "share", "bound", "FLOP/B");
+    if (md)
+        wm_buf_puts(b, "| module | calls | per call | total | share | bound | FLOP/B |\n"
+                       "|---|--:|--:|--:|--:|---|--:|\n");
+    else
+        wm_buf_printf(b, "  %-52s %6s %11s %11s %6s  %-8s %9s\n", "module", "calls",
+                      "per call", "total", "share", "bound", "FLOP/B");
     const size_t n = wm_model_node_count(m);
     for (size_t i = 0; i < n; i++) {
         const wm_node *nd = &nodes[i];
@@ -234,10 +250,16 @@ static void tree_lines(wm_buf *b, const wm_estimate *e, int depth)
                 j += nodes[j].subtree_size;
             }
             const double calls = (double)st[nd->stage].calls;
-            char label[128];
-            snprintf(label, sizeof label, "%*s... %zu more like %s", 2 * nd->depth, "", run,
-                     nodes[nd->repeat_of].name);
-            wm_buf_printf(b, "  %-52s %6s %11s %11s %5.1f%%\n", label, "", "",
+            char label[300];
+            if (md)
+                snprintf(label, sizeof label, "%s ... (%zu more like %s)", nd->id, run,
+                         nodes[nd->repeat_of].name);
+            else
+                snprintf(label, sizeof label, "%*s... %zu more like %s", 2 * nd->depth, "", run,
+                         nodes[nd->repeat_of].name);
+            wm_buf_printf(b, md ? "| `%s` | %s | %s | %s | %.1f%% | | |\n"
+                                : "  %-52s %6s %11s %11s %5.1f%%\n",
+                          label, "", "",
                           secs(g, sizeof g, nt[i].seconds * calls * (double)run),
                           total > 0.0 ? 100.0 * nt[i].seconds * calls * (double)run / total
                                       : 0.0);
@@ -245,10 +267,14 @@ static void tree_lines(wm_buf *b, const wm_estimate *e, int depth)
             continue;
         }
         const double calls = (double)st[nd->stage].calls;
-        snprintf(name, sizeof name, "%*s%s", 2 * nd->depth, "", nd->depth ? nd->name : nd->id);
-        if (name[0] && strlen(name) > 52)
+        if (md)
+            snprintf(name, sizeof name, "`%s`", nd->id);
+        else
+            snprintf(name, sizeof name, "%*s%s", 2 * nd->depth, "", nd->depth ? nd->name : nd->id);
+        if (!md && strlen(name) > 52)
             memcpy(name + 49, "...", 4);
-        wm_buf_printf(b, "  %-52s %6llu %11s %11s %5.1f%%  %-8s %9.1f\n", name,
+        wm_buf_printf(b, md ? "| %s | %llu | %s | %s | %.1f%% | %s | %.1f |\n"
+                            : "  %-52s %6llu %11s %11s %5.1f%%  %-8s %9.1f\n", name,
                       (unsigned long long)st[nd->stage].calls, secs(a, sizeof a, nt[i].seconds),
                       secs(g, sizeof g, nt[i].seconds * calls),
                       total > 0.0 ? 100.0 * nt[i].seconds * calls / total : 0.0,
@@ -264,7 +290,7 @@ typedef struct slow {
     double intensity;
 } slow;
 
-static void slow_lines(wm_buf *b, const wm_estimate *e)
+static void slow_lines(wm_buf *b, const wm_estimate *e, bool md)
 {
     const wm_report *r = wm_estimate_report(e);
     const wm_model *m = wm_report_model(r);
@@ -297,6 +323,8 @@ static void slow_lines(wm_buf *b, const wm_estimate *e)
     }
     /* selection of the TOP_LAYERS largest, stable by tree order */
     char a[32];
+    if (md)
+        wm_buf_puts(b, "| # | layer | time | share | bound | FLOP/B |\n|--:|---|--:|--:|---|--:|\n");
     for (int rank = 0; rank < TOP_LAYERS && count; rank++) {
         size_t best = 0;
         for (size_t k = 1; k < count; k++)
@@ -309,7 +337,8 @@ static void slow_lines(wm_buf *b, const wm_estimate *e)
             snprintf(label, sizeof label, "%s x%u", list[best].id, list[best].instances);
         else
             snprintf(label, sizeof label, "%s", list[best].id);
-        wm_buf_printf(b, "  %2d. %-58s %11s %5.1f%%  %-8s %9.1f\n", rank + 1, label,
+        wm_buf_printf(b, md ? "| %d | `%s` | %s | %.1f%% | %s | %.1f |\n"
+                            : "  %2d. %-58s %11s %5.1f%%  %-8s %9.1f\n", rank + 1, label,
                       secs(a, sizeof a, list[best].seconds),
                       total > 0.0 ? 100.0 * list[best].seconds / total : 0.0,
                       wm_bound_name(list[best].bound), list[best].intensity);
@@ -318,7 +347,7 @@ static void slow_lines(wm_buf *b, const wm_estimate *e)
     free(list);
 }
 
-wm_status wm_estimate_to_table(const wm_estimate *e, int depth, char **out, wm_error *err)
+static wm_status render(const wm_estimate *e, int depth, bool md, char **out, wm_error *err)
 {
     *out = NULL;
     const wm_report *r = wm_estimate_report(e);
@@ -329,43 +358,102 @@ wm_status wm_estimate_to_table(const wm_estimate *e, int depth, char **out, wm_e
     const wm_device_info *d = wm_estimate_device(e);
     wm_buf b = {0};
     char a[32], c[32], m[32];
-    wm_buf_printf(&b, "wanmeter estimate: %s on %llu x %s (%s), %s, attention %s\n", mc->id,
-                  (unsigned long long)p->gpus, d->name, d->arch, wm_precision_name(p->precision),
-                  wm_attn_kernel_name(t->attention_kernel));
+    wm_buf_printf(&b, "%swanmeter estimate: %s on %llu x %s (%s), %s, attention %s\n\n",
+                  md ? "# " : "", mc->id, (unsigned long long)p->gpus, d->name, d->arch,
+                  wm_precision_name(p->precision), wm_attn_kernel_name(t->attention_kernel));
+    const char *bullet = md ? "- " : "";
     wm_buf_printf(&b,
-                  "workload %s: batch %llu, %llu frames %llux%llu, %llu steps, guidance %s, "
+                  "%sworkload %s: batch %llu, %llu frames %llux%llu, %llu steps, guidance %s, "
                   "text %llu tokens, impl %s\n",
-                  w->profile_id, (unsigned long long)w->batch_size,
+                  bullet, w->profile_id, (unsigned long long)w->batch_size,
                   (unsigned long long)w->num_frames, (unsigned long long)w->width,
                   (unsigned long long)w->height, (unsigned long long)w->num_inference_steps,
                   w->cfg ? "on" : "off", (unsigned long long)w->text_len,
                   mc->impl == WM_IMPL_OFFICIAL ? "official" : "diffusers");
     wm_buf_printf(&b,
-                  "plan: %llu GPU%s = %llu data-parallel x %llu per generation (ulysses %llu, "
-                  "ring %llu, cfg parallel %s); fsdp %s, offload-model %s, t5-cpu %s\n\n",
-                  (unsigned long long)p->gpus, p->gpus == 1 ? "" : "s",
+                  "%splan: %llu GPU%s = %llu data-parallel x %llu per generation (ulysses %llu, "
+                  "ring %llu, cfg parallel %s); fsdp %s, offload-model %s, t5-cpu %s\n",
+                  bullet, (unsigned long long)p->gpus, p->gpus == 1 ? "" : "s",
                   (unsigned long long)t->dp, (unsigned long long)t->group,
                   (unsigned long long)p->ulysses, (unsigned long long)p->ring,
                   p->cfg_parallel ? "on" : "off", p->fsdp ? "on" : "off",
                   p->offload_model ? "on" : "off", p->t5_cpu ? "on" : "off");
-    wm_buf_printf(&b, "  one generation    %s (%s), MFU %.1f%%, %.2f videos/hour\n",
+    wm_buf_printf(&b, "%s%s%s (%s), MFU %.1f%%, %.2f videos/hour\n", md ? "" : "\n",
+                  md ? "- **one generation**: " : "  one generation    ",
                   secs(a, sizeof a, t->total_seconds), clock_of(c, sizeof c, t->total_seconds),
                   100.0 * t->mfu, t->videos_per_hour);
-    wm_buf_printf(&b, "  memory per GPU    %s of %s at peak (%s phase): %s\n\n",
+    wm_buf_printf(&b, "%s%s of %s at peak (%s phase): %s\n\n",
+                  md ? "- **memory per GPU**: " : "  memory per GPU    ",
                   wm_fmt_si(a, sizeof a, (double)t->peak_bytes_per_gpu, "B"),
                   wm_fmt_si(m, sizeof m, (double)t->memory_bytes, "B"),
                   wm_stage_name(t->peak_stage), t->fits ? "fits" : "DOES NOT FIT");
-    stage_lines(&b, e);
-    wm_buf_puts(&b, "\nper layer (one GPU; time per call and over the generation):\n");
-    tree_lines(&b, e, depth);
-    wm_buf_puts(&b, "\nlayers that take the most time (whole generation, same layer of every "
-                    "block together):\n");
-    slow_lines(&b, e);
-    wm_buf_puts(&b, "\nnotes:\n");
+    if (md)
+        wm_buf_puts(&b, "## Stages\n\n");
+    stage_lines(&b, e, md);
+    wm_buf_puts(&b, md ? "\n## Per layer (one GPU)\n\n"
+                       : "\nper layer (one GPU; time per call and over the generation):\n");
+    tree_lines(&b, e, depth, md);
+    wm_buf_puts(&b, md ? "\n## Layers that take the most time\n\n"
+                       : "\nlayers that take the most time (whole generation, same layer of "
+                         "every block together):\n");
+    slow_lines(&b, e, md);
+    wm_buf_puts(&b, md ? "\n## Notes\n\n" : "\nnotes:\n");
     for (size_t i = 0; i < wm_estimate_note_count(e); i++)
-        wm_buf_printf(&b, "  - %s\n", wm_estimate_note(e, i));
+        wm_buf_printf(&b, md ? "- %s\n" : "  - %s\n", wm_estimate_note(e, i));
     *out = wm_buf_take(&b);
     if (!*out)
         return wm_error_set(err, WM_E_INTERNAL, "estimate", NULL, "out of memory");
+    return WM_OK;
+}
+
+wm_status wm_estimate_to_table(const wm_estimate *e, int depth, char **out, wm_error *err)
+{
+    return render(e, depth, false, out, err);
+}
+
+wm_status wm_estimate_to_markdown(const wm_estimate *e, int depth, char **out, wm_error *err)
+{
+    return render(e, depth, true, out, err);
+}
+
+static void csv_field(wm_buf *b, const char *s)
+{
+    if (!strpbrk(s, ",\"\n")) {
+        wm_buf_puts(b, s);
+        return;
+    }
+    wm_buf_append(b, "\"", 1);
+    for (; *s; s++)
+        wm_buf_append(b, *s == '"' ? "\"\"" : s, *s == '"' ? 2 : 1);
+    wm_buf_append(b, "\"", 1);
+}
+
+wm_status wm_estimate_to_csv(const wm_estimate *e, char **out, wm_error *err)
+{
+    *out = NULL;
+    const wm_report *r = wm_estimate_report(e);
+    const wm_model *m = wm_report_model(r);
+    const wm_node *nodes = wm_model_nodes(m);
+    const wm_counts *cs = wm_report_counts(r);
+    const wm_node_time *nt = wm_estimate_nodes(e);
+    const wm_stage_estimate *st = wm_estimate_stages(e);
+    wm_buf b = {0};
+    wm_buf_puts(&b, "id,stage,op,calls,seconds_per_call,seconds,compute_seconds_per_call,"
+                    "memory_seconds_per_call,bound,flops_per_gpu,bytes_per_gpu,"
+                    "arithmetic_intensity\n");
+    for (size_t i = 0; i < wm_model_node_count(m); i++) {
+        if (cs[i].calls == 0)
+            continue;
+        const uint64_t calls = st[nodes[i].stage].calls;
+        csv_field(&b, nodes[i].id);
+        wm_buf_printf(&b, ",%s,%s,%llu,%.9g,%.9g,%.9g,%.9g,%s,%.9g,%.9g,%.9g\n",
+                      wm_stage_name(nodes[i].stage), wm_op_name(nodes[i].op),
+                      (unsigned long long)calls, nt[i].seconds, nt[i].seconds * (double)calls,
+                      nt[i].compute_seconds, nt[i].memory_seconds, wm_bound_name(nt[i].bound),
+                      nt[i].flops, nt[i].bytes, nt[i].intensity);
+    }
+    *out = wm_buf_take(&b);
+    if (!*out)
+        return wm_error_set(err, WM_E_INTERNAL, "estimate csv", NULL, "out of memory");
     return WM_OK;
 }
