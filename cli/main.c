@@ -190,13 +190,17 @@ int cmd_report(int argc, char **argv)
 int cmd_list(int argc, char **argv)
 {
     cli_workload_opts o = CLI_WORKLOAD_OPTS_INIT;
+    const char *devices = NULL;
     for (int i = 0; i < argc; i++) {
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-            printf("usage: wanmeter list [--config FILE]\n\nLists the model presets and "
-                   "workloads of the configuration.\n");
+            printf("usage: wanmeter list [--config FILE] [--devices FILE]\n\nLists the model "
+                   "presets and workloads of the configuration, and the GPUs of the device\n"
+                   "database (configs/devices.yaml, with --devices merged over it).\n");
             return EXIT_OK;
         }
         int r = cli_flag_value("list", argc, argv, &i, "--config", &o.config);
+        if (r == 0)
+            r = cli_flag_value("list", argc, argv, &i, "--devices", &devices);
         if (r < 0)
             return EXIT_USAGE;
         if (r == 0)
@@ -233,6 +237,18 @@ int cmd_list(int argc, char **argv)
                w.cfg ? "on" : "off", wm_dtype_name(w.dtype));
     }
     wm_config_free(cfg);
+    wm_devices *db = NULL;
+    if (wm_devices_load(devices, &db, &err) != WM_OK)
+        return cli_fail(&err);
+    printf("devices:\n");
+    for (size_t i = 0; i < wm_devices_count(db); i++) {
+        wm_device_info d;
+        wm_devices_info(db, wm_devices_name(db, i), &d);
+        printf("  %-10s %-34s %-17s %6.0f GB %6.0f GB/s  bf16 %7.1f TFLOP/s  link %4.0f GB/s\n",
+               d.id, d.name, d.arch, d.memory_gb, d.memory_bandwidth_gbs, d.bf16_tflops,
+               d.interconnect_gbs);
+    }
+    wm_devices_free(db);
     return EXIT_OK;
 }
 

@@ -810,6 +810,8 @@ typedef struct wm_device_info {
     double bf16_tflops;      /* the MFU reference */
 } wm_device_info;
 const wm_device_info *wm_estimate_device(const wm_estimate *e);
+/* The same facts for a device of the database (peak_tflops = bf16); false when unknown. */
+bool wm_devices_info(const wm_devices *db, const char *id, wm_device_info *out);
 
 /* The report.json of the estimate's report with an "estimate" member (plan, device, totals,
  * stages, per-module times). */

@@ -506,3 +506,26 @@ void wm_devices_list(const wm_devices *db, char *out, size_t cap)
         used += (size_t)n;
     }
 }
+
+bool wm_devices_info(const wm_devices *db, const char *id, wm_device_info *out)
+{
+    const wm_device *d = wm_devices_find(db, id);
+    memset(out, 0, sizeof *out);
+    if (!d)
+        return false;
+    const wm_host *h = wm_devices_host(db, d->host);
+    snprintf(out->id, sizeof out->id, "%s", d->id);
+    snprintf(out->name, sizeof out->name, "%s", d->name);
+    snprintf(out->arch, sizeof out->arch, "%s", d->arch);
+    snprintf(out->interconnect, sizeof out->interconnect, "%s", d->interconnect_name);
+    snprintf(out->host, sizeof out->host, "%s", h ? h->name : d->host);
+    out->memory_gb = d->memory_gb;
+    out->memory_bandwidth_gbs = d->memory_bandwidth_gbs;
+    out->interconnect_gbs = d->interconnect_gbs;
+    out->pcie_gbs = d->pcie_gbs;
+    out->host_cpu_tflops = h ? h->cpu_tflops : 0.0;
+    const wm_device_peak *bf = &d->peaks[WM_PEAK_BF16];
+    out->bf16_tflops = bf->present && bf->dense ? bf->tflops : 0.0;
+    out->peak_tflops = out->bf16_tflops;
+    return true;
+}
