@@ -64,6 +64,12 @@ void cli_family_of(const char *model_id, char *out, size_t cap);
 /* A run id is letters, digits, '-', '_' and '.', and not "." or "..". */
 bool cli_valid_run_id(const char *s);
 
+/* "20261122T031516Z-<model>-<workload>": the default artifact directory name (UTC time). */
+void cli_default_run_id(char *out, size_t cap, const char *model, const char *workload);
+/* Prints the command's output, and "wanmeter: wrote <wrote>" to stderr when `wrote` is not
+ * NULL; returns the exit code (an I/O error when stdout cannot be written). */
+int cli_emit(const char *text, const char *wrote);
+
 int cmd_report(int argc, char **argv);
 int cmd_estimate(int argc, char **argv);
 int cmd_calibrate(int argc, char **argv);

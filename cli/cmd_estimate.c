@@ -4,7 +4,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "cli.h"
 #include "parse.h"
@@ -217,12 +216,7 @@ int cmd_estimate(int argc, char **argv)
         char default_id[160], family[64], dir[4000];
         const char *run_id = o.run_id;
         if (!run_id) {
-            time_t now = time(NULL);
-            struct tm tm;
-            gmtime_r(&now, &tm);
-            char stamp[32];
-            strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", &tm);
-            snprintf(default_id, sizeof default_id, "%s-%s-%s", stamp, r.mc.id, r.w.profile_id);
+            cli_default_run_id(default_id, sizeof default_id, r.mc.id, r.w.profile_id);
             run_id = default_id;
         }
         cli_family_of(r.mc.id, family, sizeof family);
@@ -235,18 +229,7 @@ int cmd_estimate(int argc, char **argv)
             s = wm_write_file_atomic(path, json, strlen(json), &err);
         }
     }
-    rc = EXIT_OK;
-    if (s == WM_OK) {
-        fputs(text ? text : json, stdout);
-        if (o.artifacts)
-            fprintf(stderr, "wanmeter: wrote %s\n", path);
-        if (fflush(stdout) != 0) {
-            wm_error_set(&err, WM_E_IO, "stdout", NULL, "write failed");
-            rc = cli_fail(&err);
-        }
-    } else {
-        rc = cli_fail(&err);
-    }
+    rc = s == WM_OK ? cli_emit(text ? text : json, o.artifacts ? path : NULL) : cli_fail(&err);
     free(json);
     free(text);
     run_free(&r);

@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cli.h"
 #include "parse.h"
@@ -231,3 +232,26 @@ bool cli_valid_run_id(const char *s)
     return true;
 }
 
+
+void cli_default_run_id(char *out, size_t cap, const char *model, const char *workload)
+{
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    char stamp[32];
+    strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", &tm);
+    snprintf(out, cap, "%s-%s-%s", stamp, model, workload);
+}
+
+int cli_emit(const char *text, const char *wrote)
+{
+    fputs(text, stdout);
+    if (wrote)
+        fprintf(stderr, "wanmeter: wrote %s\n", wrote);
+    if (fflush(stdout) != 0) {
+        wm_error err;
+        wm_error_set(&err, WM_E_IO, "stdout", NULL, "write failed");
+        return cli_fail(&err);
+    }
+    return EXIT_OK;
+}

@@ -2,7 +2,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "cli.h"
 #include "parse.h"
@@ -156,26 +155,17 @@ int cmd_report(int argc, char **argv)
     if (s == WM_OK && artifacts) {
         char default_id[160];
         if (!run_id) {
-            time_t now = time(NULL);
-            struct tm tm;
-            gmtime_r(&now, &tm);
-            char stamp[32];
-            strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", &tm);
-            snprintf(default_id, sizeof default_id, "%s-%s-%s", stamp, mc.id, w.profile_id);
+            cli_default_run_id(default_id, sizeof default_id, mc.id, w.profile_id);
             run_id = default_id;
         }
         s = write_artifacts(rep, out_dir ? out_dir : wm_config_output_dir(cfg), run_id, json,
                             dir, sizeof dir, &err);
     }
-    int rc = EXIT_OK;
+    int rc;
     if (s == WM_OK) {
-        fputs(text, stdout);
-        if (artifacts)
-            fprintf(stderr, "wanmeter: wrote %s/report.json and %s/summary.md\n", dir, dir);
-        if (fflush(stdout) != 0) {
-            wm_error_set(&err, WM_E_IO, "stdout", NULL, "write failed");
-            rc = cli_fail(&err);
-        }
+        char wrote[8300];
+        snprintf(wrote, sizeof wrote, "%s/report.json and %s/summary.md", dir, dir);
+        rc = cli_emit(text, artifacts ? wrote : NULL);
     } else {
         rc = cli_fail(&err);
     }

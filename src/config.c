@@ -984,17 +984,9 @@ wm_status wm_config_load(const char *user_path, wm_config **out, wm_error *err)
     wm_config *cfg = calloc(1, sizeof *cfg);
     if (!cfg)
         return wm_error_set(err, WM_E_INTERNAL, "config", NULL, "out of memory");
-    wm_status s = wm_yaml_load_string(wm_default_config_yaml, wm_default_config_yaml_len,
-                                      "configs/wanmeter.yaml", &cfg->doc, err);
-    if (s == WM_OK && user_path) {
-        wm_ydoc *user = NULL;
-        s = wm_yaml_load_file(user_path, &user, err);
-        if (s == WM_OK)
-            s = wm_yaml_merge(cfg->doc, user, err);
-        wm_yaml_free(user);
-    }
-    if (s == WM_OK)
-        s = wm_yaml_resolve(cfg->doc, err);
+    wm_status s = wm_yaml_load_layered(wm_default_config_yaml, wm_default_config_yaml_len,
+                                       "configs/wanmeter.yaml", user_path, "--config", &cfg->doc,
+                                       err);
     if (s == WM_OK)
         s = check_document(cfg, err);
     if (s != WM_OK) {

@@ -404,20 +404,9 @@ wm_status wm_devices_load(const char *user_path, wm_devices **out, wm_error *err
     wm_devices *db = calloc(1, sizeof *db);
     if (!db)
         return wm_error_set(err, WM_E_INTERNAL, "devices", NULL, "out of memory");
-    wm_status s = wm_yaml_load_string(wm_default_devices_yaml, wm_default_devices_yaml_len,
-                                      "configs/devices.yaml", &db->doc, err);
-    if (s == WM_OK && user_path) {
-        wm_ydoc *user = NULL;
-        if (!*user_path)
-            s = wm_error_set(err, WM_E_INPUT, "--devices", "name a YAML file", "is empty");
-        else
-            s = wm_yaml_load_file(user_path, &user, err);
-        if (s == WM_OK)
-            s = wm_yaml_merge(db->doc, user, err);
-        wm_yaml_free(user);
-    }
-    if (s == WM_OK)
-        s = wm_yaml_resolve(db->doc, err);
+    wm_status s = wm_yaml_load_layered(wm_default_devices_yaml, wm_default_devices_yaml_len,
+                                       "configs/devices.yaml", user_path, "--devices", &db->doc,
+                                       err);
     if (s == WM_OK)
         s = read_all(db, err);
     if (s != WM_OK) {

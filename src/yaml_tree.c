@@ -1324,3 +1324,29 @@ wm_status wm_ynode_string(const wm_ynode *n, const char *what, const char **out,
         *out = n->value ? n->value : "";
     return s;
 }
+
+wm_status wm_yaml_load_layered(const char *text, size_t len, const char *name,
+                               const char *user_path, const char *flag, wm_ydoc **out,
+                               wm_error *err)
+{
+    *out = NULL;
+    wm_ydoc *doc = NULL, *user = NULL;
+    wm_status s = wm_yaml_load_string(text, len, name, &doc, err);
+    if (s == WM_OK && user_path) {
+        if (!*user_path)
+            s = wm_error_set(err, WM_E_INPUT, flag, "name a YAML file", "is empty");
+        else
+            s = wm_yaml_load_file(user_path, &user, err);
+        if (s == WM_OK)
+            s = wm_yaml_merge(doc, user, err);
+        wm_yaml_free(user);
+    }
+    if (s == WM_OK)
+        s = wm_yaml_resolve(doc, err);
+    if (s != WM_OK) {
+        wm_yaml_free(doc);
+        return s;
+    }
+    *out = doc;
+    return WM_OK;
+}

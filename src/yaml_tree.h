@@ -61,6 +61,13 @@ wm_status wm_yaml_merge(wm_ydoc *dst, const wm_ydoc *src, wm_error *err);
 /* Resolves every interpolation in place. Call once, after all merges. */
 wm_status wm_yaml_resolve(wm_ydoc *doc, wm_error *err);
 
+/* A built-in document (compiled-in text named `name`) with the user's file, when `user_path`
+ * is not NULL, merged over it, then resolved: how configs/wanmeter.yaml and
+ * configs/devices.yaml are read. `flag` names the option that gave `user_path` in errors. */
+wm_status wm_yaml_load_layered(const char *text, size_t len, const char *name,
+                               const char *user_path, const char *flag, wm_ydoc **out,
+                               wm_error *err);
+
 /* Lookups (NULL when absent or when `node` is not a mapping). */
 const wm_ynode *wm_ymap_get(const wm_ynode *map, const char *key);
 /* Path lookup "a.b.c" from `node`. */
