@@ -36,6 +36,8 @@ static const char estimate_help[] =
     "  --fsdp              shard transformer and text encoder weights over the GPUs\n"
     "  --offload-model     the transformer and text encoder leave the GPU between stages\n"
     "  --t5-cpu            run the text encoder on the host CPU\n"
+    "  --convert-model-dtype  with --impl official: hold the transformer's weights in bf16/\n"
+    "                      fp16 instead of the checkpoint's fp32 (Wan2.2 generate.py's flag)\n"
     "\n"
     "Output:\n"
     "  --format F          table (default) | json (report.json plus an \"estimate\" member) |\n"
@@ -50,7 +52,7 @@ typedef struct est_opts {
     cli_workload_opts w;
     const char *device, *devices, *precision, *kernel, *gpus, *ulysses, *ring;
     const char *format, *depth, *run_id, *out_dir, *names;
-    bool cfg_parallel, fsdp, offload_model, t5_cpu, artifacts;
+    bool cfg_parallel, fsdp, offload_model, t5_cpu, convert_model_dtype, artifacts;
 } est_opts;
 
 /* Parses estimate flags: EXIT_OK, or a usage exit code (message printed). *help set on --help. */
@@ -68,7 +70,8 @@ static int parse_opts(const char *cmd, int argc, char **argv, est_opts *o, bool 
             const char *flag;
             bool *dst;
         } bools[] = {{"--cfg-parallel", &o->cfg_parallel}, {"--fsdp", &o->fsdp},
-                     {"--offload-model", &o->offload_model}, {"--t5-cpu", &o->t5_cpu}};
+                     {"--offload-model", &o->offload_model}, {"--t5-cpu", &o->t5_cpu},
+                     {"--convert-model-dtype", &o->convert_model_dtype}};
         bool matched = false;
         for (size_t k = 0; k < sizeof bools / sizeof bools[0] && !matched; k++)
             if (strcmp(argv[i], bools[k].flag) == 0)
@@ -139,6 +142,7 @@ static wm_status parse_plan(const est_opts *o, wm_plan *p, wm_error *err)
     p->fsdp = o->fsdp;
     p->offload_model = o->offload_model;
     p->t5_cpu = o->t5_cpu;
+    p->convert_model_dtype = o->convert_model_dtype;
     return WM_OK;
 }
 

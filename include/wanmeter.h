@@ -714,6 +714,9 @@ typedef struct wm_plan {
     bool fsdp;              /* shard the transformer and text encoder weights over the group */
     bool offload_model;     /* the transformer (and text encoder) leave the GPU between stages */
     bool t5_cpu;            /* the text encoder runs on the host CPU */
+    bool convert_model_dtype; /* --impl official: hold the transformer's weights in the compute
+                               * dtype instead of the checkpoint's fp32 (Wan2.2's
+                               * generate.py --convert_model_dtype) */
 } wm_plan;
 
 #define WM_PLAN_INIT {.precision = WM_PREC_BF16, .attention_kernel = WM_ATTN_AUTO, .gpus = 1, \

@@ -232,6 +232,11 @@ wm_status wm_plan_validate(const wm_plan *plan, const wm_devices *db, const wm_r
                             "ulysses x ring = %llu exceeds the %llu video tokens",
                             (unsigned long long)(plan->ulysses * plan->ring),
                             (unsigned long long)g->dit_seq_len);
+    if (plan->convert_model_dtype && c->impl != WM_IMPL_OFFICIAL)
+        return wm_error_set(err, WM_E_INPUT, "--convert-model-dtype",
+                            "add --impl official, or drop the flag",
+                            "diffusers already loads the weights in the compute dtype; the "
+                            "flag changes the official code's fp32 weights");
     if (plan->t5_cpu && !c->has_text_encoder)
         return wm_error_set(err, WM_E_INPUT, "--t5-cpu", "drop --t5-cpu",
                             "the model has no text encoder stage");
@@ -303,7 +308,8 @@ static bool elementwise(wm_op op)
 /* Bytes per parameter the transformer's GEMM weights are stored with. */
 static double dit_storage_bytes(const ctx *x)
 {
-    if (x->official && (x->plan->precision == WM_PREC_BF16 || x->plan->precision == WM_PREC_FP16))
+    if (x->official && !x->plan->convert_model_dtype &&
+        (x->plan->precision == WM_PREC_BF16 || x->plan->precision == WM_PREC_FP16))
         return 4.0; /* the official code keeps the checkpoint's fp32 and autocasts per call */
     return precision_weight_millibytes[x->plan->precision] / 1000.0;
 }
@@ -791,9 +797,13 @@ wm_status wm_estimate_create(const wm_report *r, const wm_devices *db, const wm_
         goto fail;
     if (x.official &&
         (s = add_note(e, err,
-                      "impl official: the transformer's weights are kept in fp32 and cast per "
-                      "call (autocast), its residual stream is fp32 and RoPE runs in fp64, as "
-                      "in the official Wan code")))
+                      "impl official: %sthe residual stream is fp32 and RoPE runs in fp64, as "
+                      "in the official Wan code",
+                      plan->convert_model_dtype
+                          ? "the transformer's weights are held in the compute dtype "
+                            "(--convert-model-dtype); "
+                          : "the transformer's weights stay in the checkpoint's fp32 and are "
+                            "cast per call (autocast); ")))
         goto fail;
     if (group > 1 &&
         (s = add_note(e, err,

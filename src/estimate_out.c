@@ -32,6 +32,7 @@ static void plan_json(wm_json *j, const wm_estimate *e)
     wm_json_bool(j, "fsdp", p->fsdp);
     wm_json_bool(j, "offload_model", p->offload_model);
     wm_json_bool(j, "t5_cpu", p->t5_cpu);
+    wm_json_bool(j, "convert_model_dtype", p->convert_model_dtype);
     wm_json_u64(j, "gpus_per_generation", t->group);
     wm_json_u64(j, "data_parallel", t->dp);
     wm_json_close(j);
