@@ -275,7 +275,17 @@ int cmd_calibrate(int argc, char **argv)
     wm_calibration cal;
     if (wm_calibration_load(file, &cal, &err) != WM_OK)
         return cli_fail(&err);
-    printf("%-34s %10s %10s %7s   %9s %9s %7s\n", "row", "predicted", "measured", "error",
+    wm_devices *check = NULL; /* a bad --devices file fails before any output */
+    if (wm_devices_load(devices, &check, &err) != WM_OK) {
+        wm_calibration_free(&cal);
+        return cli_fail(&err);
+    }
+    wm_devices_free(check);
+    size_t idw = 3;
+    for (size_t i = 0; i < cal.count; i++)
+        if (strlen(cal.rows[i].id) > idw)
+            idw = strlen(cal.rows[i].id);
+    printf("%-*s %10s %10s %7s   %9s %9s %7s\n", (int)idw, "row", "predicted", "measured", "error",
            "peak pred", "measured", "error");
     int rc = EXIT_OK;
     size_t failed = 0;
@@ -321,7 +331,8 @@ int cmd_calibrate(int argc, char **argv)
             snprintf(mg, sizeof mg, "%.2f GB", row->peak_gb);
             snprintf(merr, sizeof merr, "%+.1f%%", 100.0 * me);
         }
-        printf("%-34s %8.1f s %8.1f s %+6.1f%%   %6.2f GB %9s %7s%s\n", row->id, t->total_seconds,
+        printf("%-*s %8.1f s %8.1f s %+6.1f%%   %6.2f GB %9s %7s%s\n", (int)idw, row->id,
+               t->total_seconds,
                row->seconds, 100.0 * te, pred_gb, mg, merr, bad ? "  OUT OF TOLERANCE" : "");
         run_free(&r);
     }

@@ -199,13 +199,19 @@ int cmd_list(int argc, char **argv)
     wm_error err;
     wm_error_clear(&err);
     wm_config *cfg = NULL;
+    wm_devices *db = NULL;
     if (wm_config_load(o.config, &cfg, &err) != WM_OK)
         return cli_fail(&err);
+    if (wm_devices_load(devices, &db, &err) != WM_OK) { /* before any output */
+        wm_config_free(cfg);
+        return cli_fail(&err);
+    }
     printf("models:\n");
     for (size_t i = 0; i < wm_config_model_count(cfg); i++) {
         wm_model_config mc;
         if (wm_config_model(cfg, wm_config_model_name(cfg, i), &mc, &err) != WM_OK) {
             wm_config_free(cfg);
+            wm_devices_free(db);
             return cli_fail(&err);
         }
         printf("  %-20s %-5s d=%llu layers=%llu heads=%llu ffn=%llu\n", mc.id, mc.variant,
@@ -218,6 +224,7 @@ int cmd_list(int argc, char **argv)
         wm_workload w;
         if (wm_config_workload(cfg, wm_config_workload_name(cfg, i), &w, &err) != WM_OK) {
             wm_config_free(cfg);
+            wm_devices_free(db);
             return cli_fail(&err);
         }
         printf("  %-22s batch=%llu frames=%llu %llux%llu steps=%llu text_len=%llu cfg=%s %s\n",
@@ -227,9 +234,6 @@ int cmd_list(int argc, char **argv)
                w.cfg ? "on" : "off", wm_dtype_name(w.dtype));
     }
     wm_config_free(cfg);
-    wm_devices *db = NULL;
-    if (wm_devices_load(devices, &db, &err) != WM_OK)
-        return cli_fail(&err);
     printf("devices:\n");
     for (size_t i = 0; i < wm_devices_count(db); i++) {
         wm_device_info d;

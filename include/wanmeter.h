@@ -659,16 +659,16 @@ size_t wm_devices_count(const wm_devices *db);
 const char *wm_devices_name(const wm_devices *db, size_t i);
 
 /* Numeric precisions of the transformer's GEMMs and weights: name, weight bytes per parameter
- * (x1000, scales included), the device peak the GEMMs run at. bf16/fp16: 16-bit weights and
+ * (x10000, scales included), the device peak the GEMMs run at. bf16/fp16: 16-bit weights and
  * tensor cores. fp8: 8-bit weights with one scale per tensor. fp8-block: 8-bit weights with an
  * fp32 scale per 128x128 block (DeepSeek-style), GEMMs slower by efficiency.fp8_block_scale.
  * fp4: NVFP4, 4-bit weights with an fp8 scale per 16 values. Activations stay 16-bit. */
 #define WM_PRECISION_LIST(X)                                                                   \
-    X(WM_PREC_BF16, "bf16", 2000, "bf16")                                                      \
-    X(WM_PREC_FP16, "fp16", 2000, "fp16")                                                      \
-    X(WM_PREC_FP8, "fp8", 1000, "fp8")                                                         \
-    X(WM_PREC_FP8_BLOCK, "fp8-block", 1000, "fp8")                                             \
-    X(WM_PREC_FP4, "fp4", 563, "fp4")
+    X(WM_PREC_BF16, "bf16", 20000, "bf16")                                                     \
+    X(WM_PREC_FP16, "fp16", 20000, "fp16")                                                     \
+    X(WM_PREC_FP8, "fp8", 10000, "fp8")                                                        \
+    X(WM_PREC_FP8_BLOCK, "fp8-block", 10000, "fp8")                                            \
+    X(WM_PREC_FP4, "fp4", 5625, "fp4")
 
 typedef enum wm_precision {
 #define WM_X_ENUM(name, text, wb, peak) name,
@@ -779,7 +779,7 @@ typedef struct wm_estimate_totals {
     double total_seconds;       /* one generation (the selected stages), wall clock */
     double offload_seconds;     /* host<->GPU copies of --offload-model per generation */
     double mfu;                 /* generation FLOPs / (total_seconds x gpus x bf16 peak) */
-    double videos_per_hour;     /* batch x data-parallel replicas / total_seconds x 3600 */
+    double videos_per_hour;     /* batch x 3600 / total_seconds (the replicas share the batch) */
     uint64_t peak_bytes_per_gpu;/* the largest phase: weights resident + activations + runtime */
     uint64_t memory_bytes;      /* the device's memory */
     bool fits;                  /* peak_bytes_per_gpu <= memory_bytes */

@@ -26,7 +26,7 @@ static const char *const precision_names[WM_PRECISION_COUNT] = {
     WM_PRECISION_LIST(WM_X_NAME)
 #undef WM_X_NAME
 };
-static const unsigned precision_weight_millibytes[WM_PRECISION_COUNT] = {
+static const unsigned precision_weight_bytes_e4[WM_PRECISION_COUNT] = {
 #define WM_X_WB(name, text, wb, peak) [name] = wb,
     WM_PRECISION_LIST(WM_X_WB)
 #undef WM_X_WB
@@ -311,7 +311,7 @@ static double dit_storage_bytes(const ctx *x)
     if (x->official && !x->plan->convert_model_dtype &&
         (x->plan->precision == WM_PREC_BF16 || x->plan->precision == WM_PREC_FP16))
         return 4.0; /* the official code keeps the checkpoint's fp32 and autocasts per call */
-    return precision_weight_millibytes[x->plan->precision] / 1000.0;
+    return precision_weight_bytes_e4[x->plan->precision] / 10000.0;
 }
 
 /* Split of the node's work over the sequence-parallel GPUs: video-token rows are divided. */
@@ -626,7 +626,8 @@ wm_status wm_estimate_create(const wm_report *r, const wm_devices *db, const wm_
         if (is_dit((wm_stage)k)) {
             /* self-attention calls per forward: the SDPA leaves over video tokens */
             double attn_calls = 0.0, attn_compute = 0.0;
-            uint64_t blocks = 0;
+            /* FSDP wraps each transformer block (and VACE block): one all-gather each */
+            const uint64_t blocks = c->num_layers + c->vace_layers_count;
             for (size_t i = 0; i < n; i++) {
                 const wm_node *nd = &nodes[i];
                 if (nd->stage != (wm_stage)k)
@@ -636,8 +637,6 @@ wm_status wm_estimate_create(const wm_report *r, const wm_devices *db, const wm_
                     attn_calls += 1.0;
                     attn_compute += e->nodes[i].compute_seconds;
                 }
-                if (nd->depth == 2 && nd->subtree_size > 1)
-                    blocks++;
             }
             const double local = Bg * Lg * d_model * x.e; /* one q/k/v/o shard */
             if (plan->ulysses > 1) {

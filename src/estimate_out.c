@@ -175,7 +175,7 @@ static const char *clock_of(char *out, size_t cap, double s)
     else if (whole >= 60)
         snprintf(out, cap, "%lld min %02lld s", whole / 60, whole % 60);
     else
-        snprintf(out, cap, "%.1f s", s);
+        snprintf(out, cap, "%lld s", whole);
     return out;
 }
 
@@ -379,10 +379,13 @@ static wm_status render(const wm_estimate *e, int depth, bool md, char **out, wm
                   (unsigned long long)p->ulysses, (unsigned long long)p->ring,
                   p->cfg_parallel ? "on" : "off", p->fsdp ? "on" : "off",
                   p->offload_model ? "on" : "off", p->t5_cpu ? "on" : "off");
-    wm_buf_printf(&b, "%s%s%s (%s), MFU %.1f%%, %.2f videos/hour\n", md ? "" : "\n",
+    char clock[48] = "";
+    if (t->total_seconds >= 60.0)
+        snprintf(clock, sizeof clock, " (%s)", clock_of(c, sizeof c, t->total_seconds));
+    wm_buf_printf(&b, "%s%s%s%s, MFU %.1f%%, %.2f videos/hour\n", md ? "" : "\n",
                   md ? "- **one generation**: " : "  one generation    ",
-                  secs(a, sizeof a, t->total_seconds), clock_of(c, sizeof c, t->total_seconds),
-                  100.0 * t->mfu, t->videos_per_hour);
+                  secs(a, sizeof a, t->total_seconds), clock, 100.0 * t->mfu,
+                  t->videos_per_hour);
     wm_buf_printf(&b, "%s%s of %s at peak (%s phase): %s\n\n",
                   md ? "- **memory per GPU**: " : "  memory per GPU    ",
                   wm_fmt_si(a, sizeof a, (double)t->peak_bytes_per_gpu, "B"),
