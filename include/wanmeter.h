@@ -769,7 +769,8 @@ typedef struct wm_stage_estimate {
     double comm_bytes;       /* sent per GPU over the generation */
     double flops;            /* per GPU over the generation */
     double bytes;            /* per GPU over the generation: memory reads + writes */
-    double mfu;              /* flops / (seconds x the device's bf16 peak) */
+    double mfu;              /* flops / (seconds x the device's 16-bit peak: bf16, fp16 with
+                              * --dtype fp16) */
     wm_bound bound;          /* the largest of compute, memory, communication, host */
     uint64_t weight_bytes;   /* resident per GPU while the stage runs (sharded under fsdp) */
     uint64_t activation_bytes; /* peak activations per GPU while the stage runs */
@@ -778,7 +779,7 @@ typedef struct wm_stage_estimate {
 typedef struct wm_estimate_totals {
     double total_seconds;       /* one generation (the selected stages), wall clock */
     double offload_seconds;     /* host<->GPU copies of --offload-model per generation */
-    double mfu;                 /* generation FLOPs / (total_seconds x gpus x bf16 peak) */
+    double mfu;                 /* generation FLOPs / (total_seconds x gpus x 16-bit peak) */
     double videos_per_hour;     /* batch x 3600 / total_seconds (the replicas share the batch) */
     uint64_t peak_bytes_per_gpu;/* the largest phase: weights resident + activations + runtime */
     uint64_t memory_bytes;      /* the device's memory */
@@ -810,7 +811,7 @@ typedef struct wm_device_info {
     char id[64], name[128], arch[32], interconnect[128], host[128];
     double memory_gb, memory_bandwidth_gbs, interconnect_gbs, pcie_gbs, host_cpu_tflops;
     double peak_tflops;      /* the plan's precision */
-    double bf16_tflops;      /* the MFU reference */
+    double bf16_tflops;      /* the MFU reference: the bf16 peak (fp16 with --dtype fp16) */
 } wm_device_info;
 const wm_device_info *wm_estimate_device(const wm_estimate *e);
 /* The same facts for a device of the database (peak_tflops = bf16); false when unknown. */

@@ -227,7 +227,7 @@ wm_status wm_plan_validate(const wm_plan *plan, const wm_devices *db, const wm_r
                             "nothing to shard");
     const wm_geometry *g = wm_report_geometry(r);
     if (plan->ulysses * plan->ring > g->dit_seq_len)
-        return wm_error_set(err, WM_E_INPUT, "--ring",
+        return wm_error_set(err, WM_E_INPUT, plan->ring > 1 ? "--ring" : "--ulysses",
                             "use fewer sequence-parallel GPUs or a longer video",
                             "ulysses x ring = %llu exceeds the %llu video tokens",
                             (unsigned long long)(plan->ulysses * plan->ring),
@@ -245,6 +245,15 @@ wm_status wm_plan_validate(const wm_plan *plan, const wm_devices *db, const wm_r
     char why[96];
     snprintf(why, sizeof why, "needed by --precision %s", wm_precision_name(plan->precision));
     if ((s = device_peak(d, peak_of(precision_peaks[plan->precision]), why, &tflops, err)))
+        return s;
+    /* the stages that do not follow --precision: 16-bit attention and text encoder, fp32 VAE
+     * and CLIP (tf32 when the device has it, else fp32) */
+    if ((s = device_peak(d, w->dtype == WM_DTYPE_FP16 ? WM_PEAK_FP16 : WM_PEAK_BF16,
+                         "needed by the 16-bit attention and text encoder", &tflops, err)) ||
+        (s = device_peak(d, WM_PEAK_FP32, "needed by the fp32 VAE and image encoder", &tflops,
+                         err)) ||
+        (d->peaks[WM_PEAK_TF32].present &&
+         (s = device_peak(d, WM_PEAK_TF32, "used by the VAE's convolutions", &tflops, err))))
         return s;
     const wm_attn_kernel k = resolve_kernel(plan, d);
     if (k != WM_ATTN_MATH && wm_devices_attention_eff(db, k, d->arch) <= 0.0) {
@@ -274,20 +283,20 @@ typedef struct ctx {
     double bw;             /* bytes/s achievable */
     double gemm;           /* GEMM efficiency on this architecture */
     double e;              /* activation bytes of the workload dtype */
+    wm_peak act_peak;      /* the workload dtype's peak: bf16, or fp16 */
     double dp;             /* data-parallel replicas: work per GPU is 1/dp of the batch's */
     double sp;             /* ulysses x ring */
     bool official;
 } ctx;
 
+/* The dense peak of `p` in FLOP/s. wm_plan_validate has checked that every peak the plan uses
+ * is present and dense; a device without tf32 runs the VAE's convolutions at its fp32 peak. */
 static double tflops_of(const ctx *x, wm_peak p)
 {
     const wm_device_peak *pk = &x->d->peaks[p];
-    if (pk->present && pk->dense)
-        return pk->tflops * 1e12;
-    /* tf32 falls back to fp32, every other 16-bit peak to bf16 (validated present) */
-    if (p == WM_PEAK_TF32)
-        return tflops_of(x, WM_PEAK_FP32);
-    return x->d->peaks[WM_PEAK_BF16].present ? x->d->peaks[WM_PEAK_BF16].tflops * 1e12 : 1e12;
+    if (p == WM_PEAK_TF32 && !pk->present)
+        pk = &x->d->peaks[WM_PEAK_FP32];
+    return pk->tflops * 1e12;
 }
 
 static bool is_dit(wm_stage s) { return s == WM_STAGE_TRANSFORMER || s == WM_STAGE_TRANSFORMER_2; }
@@ -361,12 +370,8 @@ static void leaf_time(const ctx *x, const wm_node *nd, const wm_counts *cn, wm_n
             weight_traffic = (double)nd->params * dit_storage_bytes(x);
             if (dit_storage_bytes(x) == 4.0) /* fp32 read, 16-bit cast written and read */
                 weight_traffic = (double)nd->params * 8.0;
-        } else {
-            const wm_peak p = x->w->dtype == WM_DTYPE_FP16   ? WM_PEAK_FP16
-                              : x->w->dtype == WM_DTYPE_FP32 ? WM_PEAK_TF32
-                                                             : WM_PEAK_BF16;
-            rate = tflops_of(x, p) * (nd->op == WM_OP_CONV3D && !is_dit(nd->stage) ? eff->conv
-                                                                                    : x->gemm);
+        } else { /* text encoder, the patch embedding, the fp32-kept time embedder */
+            rate = tflops_of(x, x->act_peak) * x->gemm;
         }
     } else if (nd->op == WM_OP_SDPA) {
         /* B*H*Lq*Lk score elements, from the matrix FLOPs 4*B*Lq*Lk*H*hd */
@@ -375,10 +380,10 @@ static void leaf_time(const ctx *x, const wm_node *nd, const wm_counts *cn, wm_n
             rate = tflops_of(x, WM_PEAK_FP32) * eff->fp32_matmul;
         } else if (nd->explicit_matmul) {
             /* umT5: two matmuls, the bf16 scores written, biased and soft-maxed in memory */
-            rate = tflops_of(x, WM_PEAK_BF16) * x->gemm;
+            rate = tflops_of(x, x->act_peak) * x->gemm;
             act += scores * 5.0 * x->e;
         } else if (x->kernel == WM_ATTN_MATH) {
-            rate = tflops_of(x, WM_PEAK_BF16) * x->gemm;
+            rate = tflops_of(x, x->act_peak) * x->gemm;
             act += scores * 16.0; /* fp32 scores: written, read and written by softmax, read */
         } else {
             const double ae = wm_devices_attention_eff(x->db, x->kernel, x->d->arch);
@@ -386,8 +391,7 @@ static void leaf_time(const ctx *x, const wm_node *nd, const wm_counts *cn, wm_n
                 rate = tflops_of(x, WM_PEAK_FP8) * ae;
                 act -= (double)cn->bytes_read * share * (1.0 - 1.0 / x->e); /* 1-byte Q, K, V */
             } else {
-                rate = tflops_of(x, x->w->dtype == WM_DTYPE_FP16 ? WM_PEAK_FP16 : WM_PEAK_BF16) *
-                       ae;
+                rate = tflops_of(x, x->act_peak) * ae;
             }
         }
     }
@@ -503,6 +507,16 @@ static wm_status add_note(wm_estimate *e, wm_error *err, const char *fmt, ...)
     return WM_OK;
 }
 
+/* A byte count derived in double (shares, sums of rates) as an exact integer: false when it
+ * does not fit WM_COUNT_MAX, so a huge workload is an overflow error, never a wrapped cast. */
+static bool to_bytes(double v, uint64_t *out)
+{
+    if (!(v >= 0.0) || v >= 9.2e18)
+        return false;
+    *out = (uint64_t)ceil(v);
+    return true;
+}
+
 static double seconds_of_bytes(double bytes, double gbs, double eff)
 {
     return bytes / (gbs * 1e9 * eff);
@@ -539,6 +553,7 @@ wm_status wm_estimate_create(const wm_report *r, const wm_devices *db, const wm_
         .bw = d->memory_bandwidth_gbs * 1e9 * eff->memory,
         .gemm = wm_devices_gemm_eff(db, d->arch),
         .e = (double)wm_dtype_bytes(w->dtype),
+        .act_peak = w->dtype == WM_DTYPE_FP16 ? WM_PEAK_FP16 : WM_PEAK_BF16,
         .dp = (double)(plan->gpus / group),
         .sp = (double)(plan->ulysses * plan->ring),
         .official = c->impl == WM_IMPL_OFFICIAL,
@@ -559,7 +574,7 @@ wm_status wm_estimate_create(const wm_report *r, const wm_devices *db, const wm_
     di->pcie_gbs = d->pcie_gbs;
     di->host_cpu_tflops = host->cpu_tflops;
     di->peak_tflops = tflops_of(&x, peak_of(precision_peaks[plan->precision])) / 1e12;
-    di->bf16_tflops = tflops_of(&x, WM_PEAK_BF16) / 1e12;
+    di->bf16_tflops = tflops_of(&x, x.act_peak) / 1e12;
 
     /* 1. Leaves: one roofline each; containers sum their leaves. */
     const wm_node *nodes = wm_model_nodes(m);
@@ -688,7 +703,9 @@ wm_status wm_estimate_create(const wm_report *r, const wm_devices *db, const wm_
         st->memory_seconds *= (double)st->calls;
         st->flops *= (double)st->calls;
         st->bytes *= (double)st->calls;
-        st->mfu = st->seconds > 0.0 ? st->flops / (st->seconds * di->bf16_tflops * 1e12) : 0.0;
+        st->mfu = st->seconds > 0.0 && !st->on_host
+                      ? st->flops / (st->seconds * di->bf16_tflops * 1e12)
+                      : 0.0;
         st->bound = st->on_host ? WM_BOUND_HOST
                     : st->comm_seconds > fmax(st->compute_seconds, st->memory_seconds)
                         ? WM_BOUND_COMM
@@ -722,7 +739,8 @@ wm_status wm_estimate_create(const wm_report *r, const wm_devices *db, const wm_
         }
         if (k == WM_STAGE_TEXT_ENCODER && plan->t5_cpu)
             wb = 0.0;
-        wdev[k] = (uint64_t)ceil(wb);
+        if (!to_bytes(wb, &wdev[k]))
+            goto overflow;
         e->stages[k].weight_bytes = wdev[k];
     }
     const uint64_t runtime =
@@ -734,7 +752,8 @@ wm_status wm_estimate_create(const wm_report *r, const wm_devices *db, const wm_
             continue;
         const double act = is_dit((wm_stage)k) ? dit_activations(&x, g)
                                                 : other_activations(&x, r, (wm_stage)k);
-        st->activation_bytes = (uint64_t)ceil(act);
+        if (!to_bytes(act, &st->activation_bytes))
+            goto overflow;
         /* resident: the stage's own weights, the small fp32 components (VAE, CLIP), and,
          * without offload, everything else the pipeline loaded */
         uint64_t resident = wdev[k];
@@ -743,15 +762,12 @@ wm_status wm_estimate_create(const wm_report *r, const wm_devices *db, const wm_
                 continue;
             const bool small = o == WM_STAGE_VAE_DECODE || o == WM_STAGE_VAE_ENCODE ||
                                o == WM_STAGE_IMAGE_ENCODER;
-            if (small || !plan->offload_model)
-                resident += wdev[o];
+            if ((small || !plan->offload_model) && !wm_add(resident, wdev[o], &resident))
+                goto overflow;
         }
         uint64_t peak = 0;
-        if (!wm_add(resident, st->activation_bytes, &peak) || !wm_add(peak, runtime, &peak)) {
-            wm_estimate_free(e);
-            return wm_error_set(err, WM_E_OVERFLOW, "estimate.peak_bytes_per_gpu",
-                                "use a smaller batch or video", "the memory does not fit 2^63");
-        }
+        if (!wm_add(resident, st->activation_bytes, &peak) || !wm_add(peak, runtime, &peak))
+            goto overflow;
         if (peak > T->peak_bytes_per_gpu) {
             T->peak_bytes_per_gpu = peak;
             T->peak_stage = (wm_stage)k;
@@ -824,6 +840,11 @@ wm_status wm_estimate_create(const wm_report *r, const wm_devices *db, const wm_
         goto fail;
     *out = e;
     return WM_OK;
+overflow:
+    s = wm_error_set(err, WM_E_OVERFLOW, "estimate.peak_bytes_per_gpu",
+                     "use a smaller batch or video",
+                     "the memory per GPU exceeds %llu bytes (2^63 - 1)",
+                     (unsigned long long)WM_COUNT_MAX);
 fail:
     wm_estimate_free(e);
     return s;

@@ -724,3 +724,50 @@ def test_calibrate_usage_errors(workdir):
                        (["calibrate", "a.yaml", "b.yaml"], EXIT_USAGE),
                        (["calibrate", "missing.yaml"], EXIT_IO)):
         error_run(args, workdir, code)
+
+
+# =============================================================================================
+# the peaks every plan uses besides --precision
+# =============================================================================================
+
+def _device_file(tmp_path: Path, peaks: dict) -> Path:
+    """A user device `edgegpu` with the given peaks (each with its own source), in a file
+    named after them (estimate() caches by arguments, so different peaks need other paths)."""
+    doc = {"devices": {"edgegpu": {
+        "name": "Edge GPU", "arch": "hopper", "memory_gb": 80, "memory_bandwidth_gbs": 3000,
+        "interconnect": {"name": "link", "bandwidth_gbs": 100},
+        "pcie": {"name": "PCIe", "bandwidth_gbs": 32}, "host": "server",
+        "default_attention_kernel": "fa2",
+        "peaks": {k: {"tflops": v[0], "dense": v[1], "source": "test"} for k, v in peaks.items()},
+        "sources": {"memory": "test", "interconnect": "test"}}}}
+    path = tmp_path / ("edge-" + "-".join(sorted(peaks)) + ".yaml")
+    path.write_text(yaml.safe_dump(doc))
+    return path
+
+
+@pytest.mark.parametrize("peaks, needle", [
+    # the VAE and CLIP run in fp32: a device without an fp32 peak cannot be estimated
+    ({"bf16": (500, True)}, "peaks.fp32"),
+    # a sparse bf16 figure must not stand in for the dense one the attention uses
+    ({"fp32": (50, True), "bf16": (1000, False)}, "peaks.bf16"),
+    # tf32 is optional (fp32 stands in), but when given it must be dense
+    ({"fp32": (50, True), "tf32": (400, False), "bf16": (500, True)}, "peaks.tf32"),
+])
+def test_peaks_the_stages_need(peaks, needle, workdir, tmp_path):
+    path = _device_file(tmp_path, peaks)
+    line = error_run(["estimate", "--devices", str(path), "--device", "edgegpu",
+                      "--workload", "wan2-1-ci-tiny"], workdir, EXIT_INPUT)
+    assert needle in line, line
+
+
+def test_device_without_tf32_runs_the_vae_at_its_fp32_peak(tmp_path):
+    base = {"fp32": (50, True), "bf16": (500, True)}
+    without = estimate("--devices", str(_device_file(tmp_path, base)), "--device", "edgegpu",
+                       "--workload", "wan2-1-ci-tiny")
+    with_tf32 = estimate("--devices", str(_device_file(tmp_path, {**base, "tf32": (200, True)})),
+                         "--device", "edgegpu", "--workload", "wan2-1-ci-tiny")
+    vae = [m for m in without["estimate"]["modules"] if m["id"].startswith("vae.decoder.conv_in")]
+    vae4 = [m for m in with_tf32["estimate"]["modules"] if m["id"].startswith("vae.decoder.conv_in")]
+    assert vae and vae4
+    # the compute part of a convolution scales with 1 / peak: tf32 200 vs fp32 50 TFLOP/s
+    assert close(vae[0]["compute_seconds_per_call"], 4.0 * vae4[0]["compute_seconds_per_call"])
