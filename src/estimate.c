@@ -778,10 +778,11 @@ wm_status wm_estimate_create(const wm_report *r, const wm_devices *db, const wm_
 
     /* 4. The generation. */
     if (plan->offload_model) {
-        /* per generation: each transformer and the text encoder (on the GPU) go in and out */
+        /* per generation: each transformer and the text encoder (on the GPU) go in and out;
+         * counted with their stage (--stages) */
         double moved = 0.0;
         for (int k = 0; k < WM_STAGE_COUNT; k++)
-            if (e->stages[k].present &&
+            if (e->stages[k].present && e->stages[k].selected &&
                 (is_dit((wm_stage)k) || (k == WM_STAGE_TEXT_ENCODER && !plan->t5_cpu)))
                 moved += 2.0 * (double)wdev[k];
         T->offload_seconds = seconds_of_bytes(moved, d->pcie_gbs, eff->host_transfer);
