@@ -547,6 +547,15 @@ def test_offload_adds_host_copies():
     assert close(off["offload_seconds"], moved / (off["device"]["pcie_gbs"] * 1e9 * eff))
 
 
+def test_offload_copies_count_with_their_stage():
+    eff = BUILTIN["efficiency"]["host_transfer"]
+    vae_only = estimate(*MEDIUM, "--offload-model", "--stages", "vae_decode")["estimate"]
+    assert vae_only["offload_seconds"] == 0
+    dit_only = estimate(*MEDIUM, "--offload-model", "--stages", "transformer")["estimate"]
+    moved = 2 * dit_only["stages"]["transformer"]["weight_bytes_per_gpu"]
+    assert close(dit_only["offload_seconds"], moved / (dit_only["device"]["pcie_gbs"] * 1e9 * eff))
+
+
 def test_t5_cpu_runs_the_text_encoder_on_the_host():
     base = estimate(*MEDIUM)["estimate"]
     t5 = estimate(*MEDIUM, "--t5-cpu")["estimate"]
