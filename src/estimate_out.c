@@ -379,6 +379,14 @@ static wm_status render(const wm_estimate *e, int depth, bool md, char **out, wm
                   (unsigned long long)p->ulysses, (unsigned long long)p->ring,
                   p->cfg_parallel ? "on" : "off", p->fsdp ? "on" : "off",
                   p->offload_model ? "on" : "off", p->t5_cpu ? "on" : "off");
+    wm_buf_printf(&b,
+                  "%sdevice: %.1f TFLOP/s %s dense peak, %.0f GB/s memory, %.0f GB/s %s; a layer "
+                  "below %.0f FLOP/B is memory-bound at peak\n",
+                  bullet, d->peak_tflops, wm_precision_name(p->precision), d->memory_bandwidth_gbs,
+                  d->interconnect_gbs, d->interconnect,
+                  d->memory_bandwidth_gbs > 0.0
+                      ? d->peak_tflops * 1e12 / (d->memory_bandwidth_gbs * 1e9)
+                      : 0.0);
     char clock[48] = "";
     if (t->total_seconds >= 60.0)
         snprintf(clock, sizeof clock, " (%s)", clock_of(c, sizeof c, t->total_seconds));
