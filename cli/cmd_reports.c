@@ -161,47 +161,6 @@ static json_t *rel_json(int64_t d, uint64_t a)
     return a == 0 ? (d == 0 ? json_real(0.0) : json_null()) : json_real((double)d / (double)a);
 }
 
-static size_t width_of(const char *s)
-{
-    size_t w = 0;
-    for (; *s; s++)
-        if (((unsigned char)*s & 0xC0) != 0x80)
-            w++;
-    return w;
-}
-
-/* Greedy word wrap: `first` before the first line, `cont` before the others. */
-static void wrap(wm_buf *b, const char *first, const char *text, const char *cont, size_t width)
-{
-    const char *p = text;
-    size_t col = width_of(first);
-    bool start = true;
-    wm_buf_puts(b, first);
-    while (*p == ' ')
-        p++;
-    while (*p) {
-        const char *q = p;
-        size_t ww = 0;
-        for (; *q && *q != ' '; q++)
-            ww += ((unsigned char)*q & 0xC0) != 0x80;
-        if (!start && col + 1 + ww > width) {
-            wm_buf_puts(b, "\n");
-            wm_buf_puts(b, cont);
-            col = width_of(cont);
-        } else if (!start) {
-            wm_buf_puts(b, " ");
-            col++;
-        }
-        wm_buf_append(b, p, (size_t)(q - p));
-        col += ww;
-        start = false;
-        p = q;
-        while (*p == ' ')
-            p++;
-    }
-    wm_buf_puts(b, "\n");
-}
-
 /* ---- a small table: aligned text or Markdown ------------------------------------------------ */
 
 #define TAB_MAX_COLS 8
@@ -265,7 +224,7 @@ static void tab_render(const table *t, wm_buf *b, bool md, const char *indent)
     size_t w[TAB_MAX_COLS] = {0}, total = 0;
     for (size_t r = 0; r < t->rows; r++)
         for (int k = 0; k < t->ncols; k++) {
-            size_t cw = width_of(t->cells[r * (size_t)t->ncols + (size_t)k]);
+            size_t cw = wm_text_width(t->cells[r * (size_t)t->ncols + (size_t)k]);
             if (cw > w[k])
                 w[k] = cw;
         }
@@ -286,7 +245,7 @@ static void tab_render(const table *t, wm_buf *b, bool md, const char *indent)
                 wm_buf_puts(b, " |");
                 continue;
             }
-            size_t pad = w[k] - width_of(s);
+            size_t pad = w[k] - wm_text_width(s);
             if (k > 0)
                 wm_buf_puts(b, "  ");
             if (t->align[k] == 'r')
@@ -451,7 +410,7 @@ static int hotspots_out(const wm_report_file *f, const wm_file_hotspots *h, out_
     } else {
         wm_buf_printf(&out, "Hotspots of %s\n", f->name);
         wm_buf_printf(&out, "model     %s (%s)\n", f->model_id, f->model_variant);
-        wrap(&out, "workload  ", line, "          ", WRAP_WIDTH);
+        wm_buf_wrap(&out, "workload  ", "          ", line, WRAP_WIDTH, false);
         wm_buf_printf(&out, "total     %s per generation (%s) over %llu forwards\n",
                       wm_fmt_si(a, sizeof a, (double)f->totals.flops, "FLOP"),
                       wm_fmt_grouped(b, sizeof b, f->totals.flops), (ull)f->totals.forwards);
@@ -937,12 +896,12 @@ static int compare_out(const comparison *c, size_t top, out_format fmt)
         wm_buf_printf(&out, "Compare %s → %s\n", A->name, B->name);
         workload_desc(A, line, sizeof line);
         snprintf(head, sizeof head, "%s: %s, %s", A->name, A->model_id, line);
-        wrap(&out, "A  ", head, "   ", WRAP_WIDTH);
+        wm_buf_wrap(&out, "A  ", "   ", head, WRAP_WIDTH, false);
         workload_desc(B, line, sizeof line);
         snprintf(head, sizeof head, "%s: %s, %s", B->name, B->model_id, line);
-        wrap(&out, "B  ", head, "   ", WRAP_WIDTH);
+        wm_buf_wrap(&out, "B  ", "   ", head, WRAP_WIDTH, false);
         for (size_t i = 0; i < ndiffs; i++)
-            wrap(&out, "-  ", diffs[i], "   ", WRAP_WIDTH);
+            wm_buf_wrap(&out, "-  ", "   ", diffs[i], WRAP_WIDTH, false);
         wm_buf_puts(&out, "\nTotals (Δ = B - A)\n");
     }
     tab_init(&t, "lrrrrr");
@@ -1036,7 +995,7 @@ static int compare_out(const comparison *c, size_t top, out_format fmt)
     if (md)
         wm_buf_printf(&out, "%s\n", c->sentence);
     else
-        wrap(&out, "", c->sentence, "", WRAP_WIDTH);
+        wm_buf_wrap(&out, "", "", c->sentence, WRAP_WIDTH, false);
     return emit(&out);
 }
 

@@ -112,3 +112,62 @@ void wm_buf_free(wm_buf *b)
     free(b->data);
     *b = (wm_buf){0};
 }
+
+size_t wm_text_width(const char *s)
+{
+    size_t w = 0;
+    for (; *s; s++)
+        if (((unsigned char)*s & 0xC0) != 0x80)
+            w++;
+    return w;
+}
+
+void wm_buf_wrap(wm_buf *b, const char *first, const char *cont, const char *text, size_t width,
+                 bool after_commas)
+{
+    const char *p = text, *prefix = first;
+    while (*p == ' ')
+        p++;
+    do {
+        size_t col = wm_text_width(prefix), used = 0;
+        wm_buf_puts(b, prefix);
+        while (*p) {
+            /* the next unbreakable piece: up to a space we may break at */
+            const char *q = p;
+            while (*q && !(*q == ' ' && (!after_commas || (q > text && q[-1] == ','))))
+                q++;
+            size_t ww = 0;
+            for (const char *x = p; x < q; x++)
+                ww += ((unsigned char)*x & 0xC0) != 0x80;
+            if (used > 0 && col + 1 + ww > width)
+                break;
+            if (used > 0) {
+                wm_buf_puts(b, " ");
+                col++;
+            }
+            wm_buf_append(b, p, (size_t)(q - p));
+            col += ww;
+            used++;
+            p = q;
+            while (*p == ' ')
+                p++;
+        }
+        wm_buf_puts(b, "\n");
+        prefix = cont;
+    } while (*p);
+}
+
+void wm_buf_csv_field(wm_buf *b, const char *s)
+{
+    if (!strpbrk(s, ",\"\r\n")) {
+        wm_buf_puts(b, s);
+        return;
+    }
+    wm_buf_puts(b, "\"");
+    for (const char *q; (q = strchr(s, '"')) != NULL; s = q + 1) {
+        wm_buf_append(b, s, (size_t)(q - s) + 1);
+        wm_buf_puts(b, "\"");
+    }
+    wm_buf_puts(b, s);
+    wm_buf_puts(b, "\"");
+}

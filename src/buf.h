@@ -37,6 +37,15 @@ void wm_format_si(char *out, size_t cap, double v);
  * "28.6 GB", "14.3 G" (unit "": a bare count, "512" without a trailing space). */
 const char *wm_fmt_grouped(char *out, size_t cap, uint64_t v);
 const char *wm_fmt_si(char *out, size_t cap, double v, const char *unit);
+/* Display width of UTF-8 text: every character the writers use (…, ×, →) is one column. */
+size_t wm_text_width(const char *s);
+/* Greedy word wrap of `text` to `width` columns: `first` before the first line, `cont` before
+ * the others, each line ended by '\n'. Breaks at spaces, or with `after_commas` only at spaces
+ * that follow a comma (keeps "text_len 512" together). Empty text gives `first` alone. */
+void wm_buf_wrap(wm_buf *b, const char *first, const char *cont, const char *text, size_t width,
+                 bool after_commas);
+/* One CSV field (RFC 4180): quoted when it holds a comma, quote, CR or LF; quotes doubled. */
+void wm_buf_csv_field(wm_buf *b, const char *s);
 /* Hands over the string (NULL if an allocation failed) and resets the buffer. */
 char *wm_buf_take(wm_buf *b);
 void wm_buf_free(wm_buf *b);

@@ -428,18 +428,6 @@ wm_status wm_estimate_to_markdown(const wm_estimate *e, int depth, char **out, w
     return render(e, depth, true, out, err);
 }
 
-static void csv_field(wm_buf *b, const char *s)
-{
-    if (!strpbrk(s, ",\"\n")) {
-        wm_buf_puts(b, s);
-        return;
-    }
-    wm_buf_append(b, "\"", 1);
-    for (; *s; s++)
-        wm_buf_append(b, *s == '"' ? "\"\"" : s, *s == '"' ? 2 : 1);
-    wm_buf_append(b, "\"", 1);
-}
-
 wm_status wm_estimate_to_csv(const wm_estimate *e, char **out, wm_error *err)
 {
     *out = NULL;
@@ -457,7 +445,7 @@ wm_status wm_estimate_to_csv(const wm_estimate *e, char **out, wm_error *err)
         if (cs[i].calls == 0)
             continue;
         const uint64_t calls = st[nodes[i].stage].calls;
-        csv_field(&b, nodes[i].id);
+        wm_buf_csv_field(&b, nodes[i].id);
         wm_buf_printf(&b, ",%s,%s,%llu,%.9g,%.9g,%.9g,%.9g,%s,%.9g,%.9g,%.9g\n",
                       wm_stage_name(nodes[i].stage), wm_op_name(nodes[i].op),
                       (unsigned long long)calls, nt[i].seconds, nt[i].seconds * (double)calls,

@@ -108,16 +108,6 @@ static const char *pct(char *out, size_t cap, double part, double whole)
     return out;
 }
 
-/* Display width of UTF-8 text: every character used here (…, ×, →) is one column. */
-static size_t width_of(const char *s)
-{
-    size_t w = 0;
-    for (; *s; s++)
-        if (((unsigned char)*s & 0xC0) != 0x80)
-            w++;
-    return w;
-}
-
 /* Drops trailing spaces of the current line (the buffer's tail). */
 static void trim_tail(wm_buf *b)
 {
@@ -126,43 +116,6 @@ static void trim_tail(wm_buf *b)
     while (b->len > 0 && b->data[b->len - 1] == ' ')
         b->len--;
     b->data[b->len] = '\0';
-}
-
-/* Greedy word wrap: `first` before the first line, `cont` before the others. Breaks at spaces,
- * or with `after_commas` only at spaces that follow a comma (keeps "text_len 512" together). */
-static void wrap(wm_buf *b, const char *first, const char *cont, const char *text, size_t width,
-                 bool after_commas)
-{
-    const char *p = text, *prefix = first;
-    while (*p == ' ')
-        p++;
-    while (*p) {
-        size_t col = width_of(prefix), used = 0;
-        wm_buf_puts(b, prefix);
-        while (*p) {
-            /* the next unbreakable piece: up to a space we may break at */
-            const char *q = p;
-            while (*q && !(*q == ' ' && (!after_commas || (q > text && q[-1] == ','))))
-                q++;
-            size_t ww = 0;
-            for (const char *x = p; x < q; x++)
-                ww += ((unsigned char)*x & 0xC0) != 0x80;
-            if (used > 0 && col + 1 + ww > width)
-                break;
-            if (used > 0) {
-                wm_buf_puts(b, " ");
-                col++;
-            }
-            wm_buf_append(b, p, (size_t)(q - p));
-            col += ww;
-            used++;
-            p = q;
-            while (*p == ' ')
-                p++;
-        }
-        wm_buf_puts(b, "\n");
-        prefix = cont;
-    }
 }
 
 /* Escapes text for a Markdown table cell. */
@@ -251,7 +204,7 @@ static void grid_text(const grid *g, wm_buf *b, const char *indent, bool header)
     size_t w[GRID_MAX_COLS] = {0};
     for (size_t r = 0; r < g->rows; r++)
         for (int k = g->span[r] > 1 ? g->span[r] : 0; k < g->ncols; k++) {
-            size_t cw = width_of(grid_cell(g, r, k));
+            size_t cw = wm_text_width(grid_cell(g, r, k));
             if (cw > w[k])
                 w[k] = cw;
         }
@@ -261,7 +214,7 @@ static void grid_text(const grid *g, wm_buf *b, const char *indent, bool header)
         size_t room = 0;
         for (int k = 0; k < g->span[r]; k++)
             room += w[k] + (k ? 2 : 0);
-        size_t need = width_of(grid_cell(g, r, 0));
+        size_t need = wm_text_width(grid_cell(g, r, 0));
         if (need > room)
             w[0] += need - room;
     }
@@ -276,7 +229,7 @@ static void grid_text(const grid *g, wm_buf *b, const char *indent, bool header)
             for (int j = k; j < k + span; j++)
                 room += w[j] + (j > k ? 2 : 0);
             const char *s = grid_cell(g, r, k);
-            size_t sw = width_of(s), pad = room > sw ? room - sw : 0;
+            size_t sw = wm_text_width(s), pad = room > sw ? room - sw : 0;
             if (k > 0)
                 wm_buf_puts(b, "  ");
             if (g->align[k] == 'r' && span == 1) {
@@ -651,11 +604,11 @@ wm_status wm_report_to_table(const wm_report *r, int depth, char **out, wm_error
     stages(&v, st, sizeof st);
     wm_buf_printf(&b, "wanmeter %s cost report: %s\n", WM_VERSION, st);
     model_line(&v, line, sizeof line);
-    wrap(&b, "model     ", "          ", line, WRAP_WIDTH, true);
+    wm_buf_wrap(&b, "model     ", "          ", line, WRAP_WIDTH, true);
     workload_line(&v, line, sizeof line);
-    wrap(&b, "workload  ", "          ", line, WRAP_WIDTH, true);
+    wm_buf_wrap(&b, "workload  ", "          ", line, WRAP_WIDTH, true);
     geometry_line(&v, line, sizeof line);
-    wrap(&b, "geometry  ", "          ", line, WRAP_WIDTH, false);
+    wm_buf_wrap(&b, "geometry  ", "          ", line, WRAP_WIDTH, false);
 
     wm_buf_printf(&b, "\nTotals\n");
     grid_init(&g, "lrrl");
@@ -693,7 +646,7 @@ wm_status wm_report_to_table(const wm_report *r, int depth, char **out, wm_error
     if (wm_report_note_count(r) > 0)
         wm_buf_puts(&b, "\nNotes\n");
     for (size_t i = 0; i < wm_report_note_count(r); i++)
-        wrap(&b, "- ", "  ", wm_report_note(r, i), WRAP_WIDTH, false);
+        wm_buf_wrap(&b, "- ", "  ", wm_report_note(r, i), WRAP_WIDTH, false);
     view_free(&v);
     return finish(&b, out, "table", err);
 }
@@ -790,21 +743,6 @@ wm_status wm_report_summary_md(const wm_report *r, char **out, wm_error *err)
 /* ---- CSV ------------------------------------------------------------------------------------ */
 
 /* An RFC 4180 field: quoted when it holds a comma, a quote or a line break (quotes doubled). */
-static void csv_field(wm_buf *b, const char *s)
-{
-    if (!strpbrk(s, ",\"\r\n")) {
-        wm_buf_puts(b, s);
-        return;
-    }
-    wm_buf_puts(b, "\"");
-    for (const char *q; (q = strchr(s, '"')) != NULL; s = q + 1) {
-        wm_buf_append(b, s, (size_t)(q - s) + 1);
-        wm_buf_puts(b, "\"");
-    }
-    wm_buf_puts(b, s);
-    wm_buf_puts(b, "\"");
-}
-
 /* ",<decimal>": a count, exact, without printf (the CSV has 8 per row). */
 static void csv_count(wm_buf *b, uint64_t v)
 {
@@ -836,23 +774,23 @@ wm_status wm_report_to_csv(const wm_report *r, char **out, wm_error *err)
         const wm_node *nd = &nodes[i];
         char shape[256];
         wm_report_node_shape(r, i, shape, sizeof shape);
-        csv_field(&b, nd->id);
+        wm_buf_csv_field(&b, nd->id);
         wm_buf_puts(&b, ",");
         if (official) {
             char alias[512];
             wm_report_display_id(r, i, alias, sizeof alias);
-            csv_field(&b, alias);
+            wm_buf_csv_field(&b, alias);
             wm_buf_puts(&b, ",");
         }
-        csv_field(&b, nd->parent >= 0 ? nodes[nd->parent].id : "");
+        wm_buf_csv_field(&b, nd->parent >= 0 ? nodes[nd->parent].id : "");
         wm_buf_puts(&b, ",");
-        csv_field(&b, wm_op_name(nd->op));
+        wm_buf_csv_field(&b, wm_op_name(nd->op));
         wm_buf_puts(&b, ",");
-        csv_field(&b, wm_category_name(nd->category));
+        wm_buf_csv_field(&b, wm_category_name(nd->category));
         wm_buf_puts(&b, ",");
-        csv_field(&b, wm_node_aten(nd, mode));
+        wm_buf_csv_field(&b, wm_node_aten(nd, mode));
         wm_buf_puts(&b, ",");
-        csv_field(&b, shape);
+        wm_buf_csv_field(&b, shape);
         const uint64_t v[8] = {c[i].calls,        c[i].flops,  c[i].matrix_flops,
                                c[i].vector_flops, c[i].params, c[i].weight_bytes,
                                c[i].bytes_read,   c[i].bytes_written};
