@@ -22,21 +22,11 @@ static wm_status read_row(const wm_ynode *row, size_t i, wm_calibration_row *out
 {
     char path[64], what[128];
     snprintf(path, sizeof path, "rows[%zu]", i);
-    if (row->kind != WM_Y_MAP)
-        return bad(row, path, "write each row as a mapping", "is not a mapping", err);
-    static const char *const known[] = {"id", "source", "settings", "args", "measured"};
-    for (size_t k = 0; k < row->count; k++) {
-        size_t j = 0;
-        while (j < 5 && strcmp(row->keys[k], known[j]) != 0)
-            j++;
-        if (j == 5) {
-            snprintf(what, sizeof what, "%s.%s", path, row->keys[k]);
-            return bad(row->items[k], what, "known keys: id, source, settings, args, measured",
-                       "unknown key", err);
-        }
-    }
     const char *v = NULL;
     wm_status s;
+    if ((s = wm_ynode_expect_map(row, path, err)) ||
+        (s = wm_ymap_check_keys(row, path, "id, source, settings, args, measured", err)))
+        return s;
     const struct {
         const char *key;
         char *dst;
@@ -73,11 +63,8 @@ static wm_status read_row(const wm_ynode *row, size_t i, wm_calibration_row *out
     if (!m || m->kind != WM_Y_MAP)
         return bad(m ? m : row, what, "give measured: {seconds: ..., peak_gb: ...}",
                    m ? "is not a mapping" : "is missing", err);
-    for (size_t k = 0; k < m->count; k++)
-        if (strcmp(m->keys[k], "seconds") && strcmp(m->keys[k], "peak_gb")) {
-            snprintf(what, sizeof what, "%s.measured.%s", path, m->keys[k]);
-            return bad(m->items[k], what, "known keys: seconds, peak_gb", "unknown key", err);
-        }
+    if ((s = wm_ymap_check_keys(m, what, "seconds, peak_gb", err)))
+        return s;
     const struct {
         const char *key;
         double *dst;
@@ -111,11 +98,7 @@ wm_status wm_calibration_load(const char *path, wm_calibration *out, wm_error *e
         return s;
     }
     const wm_ynode *root = doc->root;
-    for (size_t k = 0; k < root->count && s == WM_OK; k++)
-        if (strcmp(root->keys[k], "rows") && strcmp(root->keys[k], "tolerance") &&
-            strcmp(root->keys[k], "about"))
-            s = bad(root->items[k], root->keys[k], "known keys: about, tolerance, rows",
-                    "unknown key", err);
+    s = wm_ymap_check_keys(root, "", "about, tolerance, rows", err);
     const wm_ynode *tol = wm_ymap_get(root, "tolerance");
     out->tolerance = 0.15;
     if (s == WM_OK && tol && (s = wm_ynode_double(tol, "tolerance", &out->tolerance, err)) == WM_OK &&

@@ -218,24 +218,6 @@ static void join_keys(char *buf, size_t cap, const field *fields, size_t n)
     }
 }
 
-static wm_status unknown_key(const wm_ynode *map, size_t i, const char *path, const char *known,
-                             wm_error *err)
-{
-    char what[192];
-    snprintf(what, sizeof what, "%s%s%s", path, path[0] ? "." : "", map->keys[i]);
-    char fix[320];
-    snprintf(fix, sizeof fix, "known keys: %s", known);
-    wm_error_set(err, WM_E_INPUT, what, fix, "unknown key");
-    if (err) {
-        /* after a merge a mapping holds keys from several files: the item knows its own */
-        const char *file = map->items[i]->file ? map->items[i]->file : map->file;
-        snprintf(err->file, sizeof err->file, "%s", file ? file : "");
-        err->line = map->key_lines[i];
-        err->column = map->key_columns[i];
-    }
-    return WM_E_INPUT;
-}
-
 static wm_status bad_node(const wm_ynode *v, const char *what, const char *fix, const char *why,
                           wm_error *err)
 {
@@ -335,7 +317,7 @@ static wm_status apply_section(int sec, const wm_ynode *map, const char *path, w
         if (!f) {
             char known[1024];
             join_keys(known, sizeof known, S->fields, S->n);
-            return unknown_key(map, i, path, known, err);
+            return wm_ymap_unknown_key(map, i, path, known, err);
         }
         char what[192];
         join_path(what, sizeof what, path, map->keys[i]);
@@ -399,21 +381,10 @@ static wm_status apply_model_map(const wm_ynode *map, const char *path, wm_model
             } else {
                 snprintf(known, sizeof known, "%s", model_keys);
             }
-            return unknown_key(map, i, path, known, err);
+            return wm_ymap_unknown_key(map, i, path, known, err);
         }
     }
     return WM_OK;
-}
-
-static wm_status expect_map(const wm_ynode *n, const char *what, wm_error *err)
-{
-    if (n && n->kind == WM_Y_MAP)
-        return WM_OK;
-    wm_error_set(err, WM_E_INPUT, what, "write it as a mapping of key: value lines",
-                 "must be a mapping");
-    if (n)
-        wm_ynode_mark(n, err);
-    return WM_E_INPUT;
 }
 
 static void list_names(const wm_ynode *map, char *buf, size_t cap)
@@ -443,7 +414,7 @@ static wm_status load_preset(const wm_config *cfg, const char *name, wm_model_co
     }
     char path[192];
     snprintf(path, sizeof path, "models.%s", name);
-    wm_status s = expect_map(p, path, err);
+    wm_status s = wm_ynode_expect_map(p, path, err);
     if (s != WM_OK)
         return s;
     const wm_ynode *base = wm_ymap_get(p, "base");
@@ -757,7 +728,7 @@ static wm_status apply_workload_map(const wm_ynode *map, const char *path, wm_wo
         if (!f) {
             char known[512];
             join_keys(known, sizeof known, workload_fields, W_COUNT);
-            return unknown_key(map, i, path, known, err);
+            return wm_ymap_unknown_key(map, i, path, known, err);
         }
         char what[192];
         join_path(what, sizeof what, path, key);
@@ -813,7 +784,7 @@ wm_status wm_config_workload(const wm_config *cfg, const char *id, wm_workload *
     }
     char path[192];
     snprintf(path, sizeof path, "workloads.%s", id);
-    wm_status s = expect_map(p, path, err);
+    wm_status s = wm_ynode_expect_map(p, path, err);
     if (s != WM_OK)
         return s;
     *out = (wm_workload){.cfg = true, .dtype = WM_DTYPE_BF16, .mode = WM_MODE_TORCH};
@@ -838,7 +809,7 @@ wm_status wm_config_workload(const wm_config *cfg, const char *id, wm_workload *
 wm_status wm_config_verify(const wm_config *cfg, wm_verify_settings *out, wm_error *err)
 {
     const wm_ynode *vr = wm_ymap_get(cfg->doc->root, "verify_run");
-    wm_status s = expect_map(vr, "verify_run", err);
+    wm_status s = wm_ynode_expect_map(vr, "verify_run", err);
     if (s != WM_OK)
         return s;
     *out = (wm_verify_settings){.end2end_loop_max_forwards = 4};
@@ -862,7 +833,7 @@ wm_status wm_config_verify(const wm_config *cfg, wm_verify_settings *out, wm_err
                                   &out->end2end_loop_max_forwards, err)) != WM_OK)
                 return s;
         } else if (strcmp(key, "accept_rel_diff") == 0) {
-            if ((s = expect_map(v, "verify_run.accept_rel_diff", err)) != WM_OK)
+            if ((s = wm_ynode_expect_map(v, "verify_run.accept_rel_diff", err)) != WM_OK)
                 return s;
             static const char *const names[4] = {"default", "layers", "end2end", "core"};
             double *dst[4] = {&out->accept_default, &out->accept_layers, &out->accept_end2end,
@@ -873,7 +844,7 @@ wm_status wm_config_verify(const wm_config *cfg, wm_verify_settings *out, wm_err
                 while (k < 4 && strcmp(v->keys[j], names[k]) != 0)
                     k++;
                 if (k == 4)
-                    return unknown_key(v, j, "verify_run.accept_rel_diff",
+                    return wm_ymap_unknown_key(v, j, "verify_run.accept_rel_diff",
                                        "default, layers, end2end, core", err);
                 char what[96];
                 snprintf(what, sizeof what, "verify_run.accept_rel_diff.%s", names[k]);
@@ -895,7 +866,7 @@ wm_status wm_config_verify(const wm_config *cfg, wm_verify_settings *out, wm_err
                                         "missing");
                 }
         } else {
-            return unknown_key(vr, i, "verify_run", known, err);
+            return wm_ymap_unknown_key(vr, i, "verify_run", known, err);
         }
     }
     if (!out->device[0])
@@ -937,33 +908,21 @@ const char *wm_config_workload_name(const wm_config *cfg, size_t i)
  * belong, every preset and workload readable (so a bad entry fails at load, not later). */
 static wm_status check_document(wm_config *cfg, wm_error *err)
 {
-    static const char *const top[] = {"defaults", "models", "workloads", "verify_run",
-                                      "output", "model", "workload"};
     const wm_ynode *root = cfg->doc->root;
-    for (size_t i = 0; i < root->count; i++) {
-        size_t k = 0;
-        while (k < sizeof top / sizeof top[0] && strcmp(root->keys[i], top[k]) != 0)
-            k++;
-        if (k == sizeof top / sizeof top[0])
-            return unknown_key(root, i, "",
-                               "defaults, models, workloads, verify_run, output, model, workload",
-                               err);
-    }
-    wm_status s;
+    wm_status s = wm_ymap_check_keys(
+        root, "", "defaults, models, workloads, verify_run, output, model, workload", err);
+    if (s != WM_OK)
+        return s;
     const char *maps[] = {"defaults", "models", "workloads", "verify_run", "output"};
     for (size_t i = 0; i < sizeof maps / sizeof maps[0]; i++) {
         const wm_ynode *n = wm_ymap_get(root, maps[i]);
-        if (n && (s = expect_map(n, maps[i], err)) != WM_OK)
+        if (n && (s = wm_ynode_expect_map(n, maps[i], err)) != WM_OK)
             return s;
     }
-    const wm_ynode *defaults = wm_ymap_get(root, "defaults");
-    for (size_t i = 0; defaults && i < defaults->count; i++)
-        if (strcmp(defaults->keys[i], "model") && strcmp(defaults->keys[i], "workload"))
-            return unknown_key(defaults, i, "defaults", "model, workload", err);
-    const wm_ynode *output = wm_ymap_get(root, "output");
-    for (size_t i = 0; output && i < output->count; i++)
-        if (strcmp(output->keys[i], "dir"))
-            return unknown_key(output, i, "output", "dir", err);
+    const wm_ynode *defaults = wm_ymap_get(root, "defaults"), *output = wm_ymap_get(root, "output");
+    if ((defaults && (s = wm_ymap_check_keys(defaults, "defaults", "model, workload", err))) ||
+        (output && (s = wm_ymap_check_keys(output, "output", "dir", err))))
+        return s;
     for (size_t i = 0; i < wm_config_model_count(cfg); i++) {
         wm_model_config mc;
         if ((s = wm_config_model(cfg, wm_config_model_name(cfg, i), &mc, err)) != WM_OK)

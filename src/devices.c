@@ -36,56 +36,6 @@ struct wm_devices {
 
 /* ---- small readers ----------------------------------------------------------------------- */
 
-static wm_status unknown(const wm_ynode *map, size_t i, const char *path, const char *known,
-                         wm_error *err)
-{
-    char what[192];
-    snprintf(what, sizeof what, "%s.%s", path, map->keys[i]);
-    wm_error_set(err, WM_E_INPUT, what, known, "unknown key");
-    if (err) {
-        const char *file = map->items[i]->file ? map->items[i]->file : map->file;
-        snprintf(err->file, sizeof err->file, "%s", file ? file : "");
-        err->line = map->key_lines[i];
-        err->column = map->key_columns[i];
-    }
-    return WM_E_INPUT;
-}
-
-/* Every key of `map` is one of the comma-separated `known`. */
-static wm_status check_keys(const wm_ynode *map, const char *path, const char *known,
-                            wm_error *err)
-{
-    for (size_t i = 0; i < map->count; i++) {
-        const char *p = known;
-        size_t n = strlen(map->keys[i]);
-        bool ok = false;
-        while (*p && !ok) {
-            const char *end = strchr(p, ',');
-            size_t len = end ? (size_t)(end - p) : strlen(p);
-            ok = len == n && strncmp(p, map->keys[i], n) == 0;
-            p += len;
-            while (*p == ',' || *p == ' ')
-                p++;
-        }
-        if (!ok) {
-            char fix[256];
-            snprintf(fix, sizeof fix, "known keys: %s", known);
-            return unknown(map, i, path, fix, err);
-        }
-    }
-    return WM_OK;
-}
-
-static wm_status expect_map(const wm_ynode *n, const char *what, wm_error *err)
-{
-    if (n && n->kind == WM_Y_MAP)
-        return WM_OK;
-    wm_error_set(err, WM_E_INPUT, what, "write a mapping (key: value lines)", "is not a mapping");
-    if (n)
-        wm_ynode_mark(n, err);
-    return WM_E_INPUT;
-}
-
 static wm_status missing(const wm_ynode *map, const char *what, wm_error *err)
 {
     wm_error_set(err, WM_E_INPUT, what, "add it (see configs/devices.yaml)", "is missing");
@@ -151,7 +101,7 @@ static wm_status read_link(const wm_ynode *dev, const char *path, const char *ke
     wm_status s;
     if (!n)
         return missing(dev, p, err);
-    if ((s = expect_map(n, p, err)) || (s = check_keys(n, p, "name, bandwidth_gbs", err)) ||
+    if ((s = wm_ynode_expect_map(n, p, err)) || (s = wm_ymap_check_keys(n, p, "name, bandwidth_gbs", err)) ||
         (s = string_at(n, p, "name", true, name, cap, err)))
         return s;
     return positive(n, p, "bandwidth_gbs", 0.0, gbs, err);
@@ -162,8 +112,8 @@ static wm_status read_device(const wm_ynode *dev, const char *id, wm_device *d, 
     char path[128];
     snprintf(path, sizeof path, "devices.%s", id);
     wm_status s;
-    if ((s = expect_map(dev, path, err)) ||
-        (s = check_keys(dev, path,
+    if ((s = wm_ynode_expect_map(dev, path, err)) ||
+        (s = wm_ymap_check_keys(dev, path,
                         "name, arch, memory_gb, memory_bandwidth_gbs, interconnect, pcie, host, "
                         "default_attention_kernel, peaks, sources",
                         err)))
@@ -198,8 +148,8 @@ static wm_status read_device(const wm_ynode *dev, const char *id, wm_device *d, 
     snprintf(spath, sizeof spath, "%s.sources", path);
     if (!sources)
         return missing(dev, spath, err);
-    if ((s = expect_map(sources, spath, err)) ||
-        (s = check_keys(sources, spath, "peaks, memory, interconnect", err)))
+    if ((s = wm_ynode_expect_map(sources, spath, err)) ||
+        (s = wm_ymap_check_keys(sources, spath, "peaks, memory, interconnect", err)))
         return s;
     static const char *const source_keys[] = {"peaks", "memory", "interconnect"};
     for (size_t i = 0; i < 3; i++) {
@@ -225,15 +175,15 @@ static wm_status read_device(const wm_ynode *dev, const char *id, wm_device *d, 
     snprintf(ppath, sizeof ppath, "%s.peaks", path);
     if (!peaks)
         return missing(dev, ppath, err);
-    if ((s = expect_map(peaks, ppath, err)) ||
-        (s = check_keys(peaks, ppath, "fp32, tf32, bf16, fp16, fp8, fp4", err)))
+    if ((s = wm_ynode_expect_map(peaks, ppath, err)) ||
+        (s = wm_ymap_check_keys(peaks, ppath, "fp32, tf32, bf16, fp16, fp8, fp4", err)))
         return s;
     for (size_t i = 0; i < peaks->count; i++) {
         const wm_ynode *p = peaks->items[i];
         char what[192];
         snprintf(what, sizeof what, "%s.%s", ppath, peaks->keys[i]);
-        if ((s = expect_map(p, what, err)) ||
-            (s = check_keys(p, what, "tflops, dense, source", err)))
+        if ((s = wm_ynode_expect_map(p, what, err)) ||
+            (s = wm_ymap_check_keys(p, what, "tflops, dense, source", err)))
             return s;
         wm_peak k2 = WM_PEAK_FP32;
         while (strcmp(peak_names[k2], peaks->keys[i]) != 0)
@@ -268,8 +218,8 @@ static wm_status read_efficiency(const wm_ynode *e, wm_efficiency *out, wm_error
 {
     const char *path = "efficiency";
     wm_status s;
-    if ((s = expect_map(e, path, err)) ||
-        (s = check_keys(e, path,
+    if ((s = wm_ynode_expect_map(e, path, err)) ||
+        (s = wm_ymap_check_keys(e, path,
                         "gemm, conv, fp32_matmul, attention, fp8_block_scale, memory, "
                         "interconnect, host_transfer, collective_latency_us, "
                         "launch_overhead_us, runtime_overhead_gb, collective_buffers_gb",
@@ -298,7 +248,7 @@ static wm_status read_efficiency(const wm_ynode *e, wm_efficiency *out, wm_error
     const wm_ynode *gemm = wm_ymap_get(e, "gemm");
     if (!gemm)
         return missing(e, "efficiency.gemm", err);
-    if ((s = expect_map(gemm, "efficiency.gemm", err)))
+    if ((s = wm_ynode_expect_map(gemm, "efficiency.gemm", err)))
         return s;
     for (size_t a = 0; a < gemm->count; a++) {
         if (out->gemm_count == sizeof out->gemm / sizeof out->gemm[0])
@@ -312,17 +262,17 @@ static wm_status read_efficiency(const wm_ynode *e, wm_efficiency *out, wm_error
     const wm_ynode *att = wm_ymap_get(e, "attention");
     if (!att)
         return missing(e, "efficiency.attention", err);
-    if ((s = expect_map(att, "efficiency.attention", err)))
+    if ((s = wm_ynode_expect_map(att, "efficiency.attention", err)))
         return s;
     for (size_t i = 0; i < att->count; i++) {
         char what[160];
         snprintf(what, sizeof what, "efficiency.attention.%s", att->keys[i]);
         wm_attn_kernel k;
         if (!wm_attn_kernel_parse(att->keys[i], &k) || k == WM_ATTN_AUTO || k == WM_ATTN_MATH)
-            return unknown(att, i, "efficiency.attention",
-                           "fused kernels: fa2, fa3, fa3-fp8 (math uses efficiency.gemm)", err);
+            return wm_ymap_unknown_key(att, i, "efficiency.attention",
+                                       "fa2, fa3, fa3-fp8 (math uses efficiency.gemm)", err);
         const wm_ynode *per = att->items[i];
-        if ((s = expect_map(per, what, err)))
+        if ((s = wm_ynode_expect_map(per, what, err)))
             return s;
         for (size_t a = 0; a < per->count; a++) {
             if (out->attention_count == WM_ATTN_EFF_MAX)
@@ -344,11 +294,11 @@ static wm_status read_all(wm_devices *db, wm_error *err)
 {
     const wm_ynode *root = db->doc->root;
     wm_status s;
-    if ((s = check_keys(root, "devices.yaml", "devices, hosts, efficiency", err)))
+    if ((s = wm_ymap_check_keys(root, "devices.yaml", "devices, hosts, efficiency", err)))
         return s;
     const wm_ynode *devs = wm_ymap_get(root, "devices"), *hosts = wm_ymap_get(root, "hosts");
     const wm_ynode *eff = wm_ymap_get(root, "efficiency");
-    if ((s = expect_map(devs, "devices", err)) || (s = expect_map(hosts, "hosts", err)) ||
+    if ((s = wm_ynode_expect_map(devs, "devices", err)) || (s = wm_ynode_expect_map(hosts, "hosts", err)) ||
         (s = read_efficiency(eff, &db->eff, err)))
         return s;
     db->devices = calloc(devs->count ? devs->count : 1, sizeof *db->devices);
@@ -360,8 +310,8 @@ static wm_status read_all(wm_devices *db, wm_error *err)
         snprintf(path, sizeof path, "hosts.%s", hosts->keys[i]);
         wm_host *h = &db->hosts[i];
         snprintf(h->id, sizeof h->id, "%s", hosts->keys[i]);
-        if ((s = expect_map(hosts->items[i], path, err)) ||
-            (s = check_keys(hosts->items[i], path, "name, cpu_tflops, source", err)) ||
+        if ((s = wm_ynode_expect_map(hosts->items[i], path, err)) ||
+            (s = wm_ymap_check_keys(hosts->items[i], path, "name, cpu_tflops, source", err)) ||
             (s = string_at(hosts->items[i], path, "name", true, h->name, sizeof h->name, err)) ||
             (s = positive(hosts->items[i], path, "cpu_tflops", 0.0, &h->cpu_tflops, err)))
             return s;

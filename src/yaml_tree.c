@@ -1350,3 +1350,51 @@ wm_status wm_yaml_load_layered(const char *text, size_t len, const char *name,
     *out = doc;
     return WM_OK;
 }
+
+wm_status wm_ynode_expect_map(const wm_ynode *n, const char *what, wm_error *err)
+{
+    if (n && n->kind == WM_Y_MAP)
+        return WM_OK;
+    wm_error_set(err, WM_E_INPUT, what, "write it as a mapping of key: value lines",
+                 "must be a mapping");
+    if (n)
+        wm_ynode_mark(n, err);
+    return WM_E_INPUT;
+}
+
+wm_status wm_ymap_unknown_key(const wm_ynode *map, size_t i, const char *path, const char *known,
+                              wm_error *err)
+{
+    char what[192];
+    snprintf(what, sizeof what, "%s%s%s", path, path[0] ? "." : "", map->keys[i]);
+    char fix[320];
+    snprintf(fix, sizeof fix, "known keys: %s", known);
+    wm_error_set(err, WM_E_INPUT, what, fix, "unknown key");
+    if (err) {
+        /* after a merge a mapping holds keys from several files: the item knows its own */
+        const char *file = map->items[i]->file ? map->items[i]->file : map->file;
+        snprintf(err->file, sizeof err->file, "%s", file ? file : "");
+        err->line = map->key_lines[i];
+        err->column = map->key_columns[i];
+    }
+    return WM_E_INPUT;
+}
+
+wm_status wm_ymap_check_keys(const wm_ynode *map, const char *path, const char *known,
+                             wm_error *err)
+{
+    for (size_t i = 0; i < map->count; i++) {
+        const size_t n = strlen(map->keys[i]);
+        bool ok = false;
+        for (const char *p = known; *p && !ok;) {
+            const size_t len = strcspn(p, ",");
+            ok = len == n && strncmp(p, map->keys[i], n) == 0;
+            p += len;
+            while (*p == ',' || *p == ' ')
+                p++;
+        }
+        if (!ok)
+            return wm_ymap_unknown_key(map, i, path, known, err);
+    }
+    return WM_OK;
+}

@@ -86,6 +86,17 @@ wm_status wm_ynode_double(const wm_ynode *n, const char *what, double *out, wm_e
 wm_status wm_ynode_bool(const wm_ynode *n, const char *what, bool *out, wm_error *err);
 wm_status wm_ynode_string(const wm_ynode *n, const char *what, const char **out, wm_error *err);
 
+/* Shape checks with one wording everywhere:
+ *   expect_map   `n` is a mapping (else "<what>: must be a mapping"; NULL counts as missing)
+ *   unknown_key  the error for key i of `map`: "<path>.<key>: unknown key (known keys: ...)",
+ *                at the key's file:line:column
+ *   check_keys   every key of `map` is one of the comma-separated `known`                  */
+wm_status wm_ynode_expect_map(const wm_ynode *n, const char *what, wm_error *err);
+wm_status wm_ymap_unknown_key(const wm_ynode *map, size_t i, const char *path, const char *known,
+                              wm_error *err);
+wm_status wm_ymap_check_keys(const wm_ynode *map, const char *path, const char *known,
+                             wm_error *err);
+
 /* Fills err->file/line/column from the node's mark. */
 void wm_ynode_mark(const wm_ynode *n, wm_error *err);
 
