@@ -284,6 +284,7 @@ typedef struct ctx {
     double gemm;           /* GEMM efficiency on this architecture */
     double e;              /* activation bytes of the workload dtype */
     wm_peak act_peak;      /* the workload dtype's peak: bf16, or fp16 */
+    wm_peak prec_peak;     /* the --precision's peak, for the transformer's GEMMs */
     double dp;             /* data-parallel replicas: work per GPU is 1/dp of the batch's */
     double sp;             /* ulysses x ring */
     bool official;
@@ -336,14 +337,13 @@ static double seq_share(const ctx *x, const wm_node *nd)
  * tap); the memory traffic of a direct convolution is the input tensor once: output positions
  * x in_channels for the VAE's stride-1 convolutions, x the kernel volume for the transformer's
  * patchifying one (kernel = stride). */
-static double activation_bytes(const wm_node *nd, const wm_counts *cn)
+static double activation_bytes(const wm_node *nd, const wm_counts *cn, double e)
 {
     const double rw = (double)cn->bytes_read + (double)cn->bytes_written - (double)cn->weight_bytes;
     if (nd->op != WM_OP_CONV3D || !nd->k || !nd->n)
         return rw;
     const double kvol = (double)(nd->kernel[0] * nd->kernel[1] * nd->kernel[2]);
     const double M = (double)cn->matrix_flops / (2.0 * kvol * (double)nd->k * (double)nd->n);
-    const double e = M > 0.0 ? (double)cn->bytes_written / (M * (double)nd->n) : 0.0;
     const double in = M * (double)nd->k * (is_dit(nd->stage) ? kvol : 1.0);
     return (in + M * (double)nd->n) * e;
 }
@@ -354,7 +354,7 @@ static void leaf_time(const ctx *x, const wm_node *nd, const wm_counts *cn, wm_n
     const double share = seq_share(x, nd) / x->dp;
     const double act_mult = fp32_stage(nd->stage) ? 4.0 / x->e : 1.0;
     double weight_traffic = (double)cn->weight_bytes;
-    double act = activation_bytes(nd, cn) * act_mult * share;
+    double act = activation_bytes(nd, cn, x->e) * act_mult * share;
     const double flops = (double)cn->matrix_flops * share;
     double rate = 0.0; /* FLOP/s achievable for the matrix work */
     memset(t, 0, sizeof *t);
@@ -364,7 +364,7 @@ static void leaf_time(const ctx *x, const wm_node *nd, const wm_counts *cn, wm_n
             rate = nd->op == WM_OP_CONV3D ? tflops_of(x, WM_PEAK_TF32) * eff->conv
                                           : tflops_of(x, WM_PEAK_FP32) * eff->fp32_matmul;
         } else if (is_dit(nd->stage) && nd->op == WM_OP_LINEAR && !nd->fp32_params) {
-            rate = tflops_of(x, peak_of(precision_peaks[x->plan->precision])) * x->gemm;
+            rate = tflops_of(x, x->prec_peak) * x->gemm;
             if (x->plan->precision == WM_PREC_FP8_BLOCK)
                 rate *= eff->fp8_block_scale;
             weight_traffic = (double)nd->params * dit_storage_bytes(x);
@@ -451,39 +451,43 @@ static double dit_activations(const ctx *x, const wm_geometry *g)
     return persist + fmax(attn, fmax(ffn, norm));
 }
 
-/* Activations of a stage other than the transformer: its largest leaf's inputs and outputs
- * twice (the kept input of a residual block and the live temporaries), per chunk for the VAE,
- * which runs one latent frame (decode) or four pixel frames (encode) at a time with a cache of
- * two frames; plus the video tensor it reads or writes. */
-static double other_activations(const ctx *x, const wm_report *r, wm_stage st)
+/* What the estimate gathers per stage in its one pass over the nodes. */
+typedef struct stage_facts {
+    double attn_calls;     /* self-attention cores over video tokens, per call */
+    double attn_compute;   /* their compute time per call */
+    double largest_act;    /* the largest leaf's activations (per VAE chunk), non-transformer */
+    uint64_t fp32_params;  /* parameters kept in fp32 */
+} stage_facts;
+
+/* A leaf's activations as the other stages hold them: its inputs and outputs (fp32 stages at 4
+ * bytes, umT5's scores written twice), per chunk for the VAE, which runs one latent frame
+ * (decode) or four pixel frames (encode) at a time with a cache of two frames. */
+static double chunk_activation(const ctx *x, const wm_geometry *g, const wm_node *nd,
+                               const wm_counts *cn)
 {
-    const wm_model *m = wm_report_model(r);
-    const wm_node *nodes = wm_model_nodes(m);
-    const wm_counts *cs = wm_report_counts(r);
-    const wm_geometry *g = wm_report_geometry(r);
-    const double mult = (fp32_stage(st) ? 4.0 / x->e : 1.0) / x->dp;
-    double largest = 0.0;
-    for (size_t i = 0; i < wm_model_node_count(m); i++) {
-        const wm_node *nd = &nodes[i];
-        if (nd->stage != st || nd->subtree_size != 1)
-            continue;
-        double b = activation_bytes(nd, &cs[i]) * mult;
-        if (nd->op == WM_OP_SDPA && nd->explicit_matmul && nd->head_dim)
-            b += (double)cs[i].matrix_flops / (4.0 * (double)nd->head_dim) * x->e * 2.0 / x->dp;
-        if (nd->rows == WM_ROWS_GRID) {
-            const double frames = (double)nd->t_mul * (double)g->latent_frames + nd->t_add;
-            const double chunk = (nd->t_mul > 0 ? (double)nd->t_mul : 1.0) + 2.0;
-            if (frames > chunk)
-                b *= chunk / frames;
-        }
-        if (b > largest)
-            largest = b;
+    const double mult = (fp32_stage(nd->stage) ? 4.0 / x->e : 1.0) / x->dp;
+    double b = activation_bytes(nd, cn, x->e) * mult;
+    if (nd->op == WM_OP_SDPA && nd->explicit_matmul && nd->head_dim)
+        b += (double)cn->matrix_flops / (4.0 * (double)nd->head_dim) * x->e * 2.0 / x->dp;
+    if (nd->rows == WM_ROWS_GRID) {
+        const double frames = (double)nd->t_mul * (double)g->latent_frames + nd->t_add;
+        const double chunk = (nd->t_mul > 0 ? (double)nd->t_mul : 1.0) + 2.0;
+        if (frames > chunk)
+            b *= chunk / frames;
     }
+    return b;
+}
+
+/* Activations of a stage other than the transformer: its largest leaf's twice (the kept input
+ * of a residual block and the live temporaries), plus the video tensor the VAE reads or
+ * writes. */
+static double other_activations(const ctx *x, wm_stage st, const stage_facts *f)
+{
     double video = 0.0;
     if (st == WM_STAGE_VAE_DECODE || st == WM_STAGE_VAE_ENCODE)
         video = (double)x->w->batch_size / x->dp * 3.0 * (double)x->w->num_frames *
                 (double)x->w->height * (double)x->w->width * 4.0;
-    return 2.0 * largest + video;
+    return 2.0 * f->largest_act + video;
 }
 
 /* ---- the estimate ---------------------------------------------------------------------- */
@@ -554,6 +558,7 @@ wm_status wm_estimate_create(const wm_report *r, const wm_devices *db, const wm_
         .gemm = wm_devices_gemm_eff(db, d->arch),
         .e = (double)wm_dtype_bytes(w->dtype),
         .act_peak = w->dtype == WM_DTYPE_FP16 ? WM_PEAK_FP16 : WM_PEAK_BF16,
+        .prec_peak = peak_of(precision_peaks[plan->precision]),
         .dp = (double)(plan->gpus / group),
         .sp = (double)(plan->ulysses * plan->ring),
         .official = c->impl == WM_IMPL_OFFICIAL,
@@ -573,15 +578,28 @@ wm_status wm_estimate_create(const wm_report *r, const wm_devices *db, const wm_
     di->interconnect_gbs = d->interconnect_gbs;
     di->pcie_gbs = d->pcie_gbs;
     di->host_cpu_tflops = host->cpu_tflops;
-    di->peak_tflops = tflops_of(&x, peak_of(precision_peaks[plan->precision])) / 1e12;
+    di->peak_tflops = tflops_of(&x, x.prec_peak) / 1e12;
     di->bf16_tflops = tflops_of(&x, x.act_peak) / 1e12;
 
     /* 1. Leaves: one roofline each; containers sum their leaves. */
     const wm_node *nodes = wm_model_nodes(m);
     const wm_counts *cs = wm_report_counts(r);
-    for (size_t i = 0; i < n; i++)
-        if (nodes[i].subtree_size == 1)
-            leaf_time(&x, &nodes[i], &cs[i], &e->nodes[i]);
+    stage_facts facts[WM_STAGE_COUNT] = {{0}};
+    for (size_t i = 0; i < n; i++) {
+        const wm_node *nd = &nodes[i];
+        stage_facts *f = &facts[nd->stage];
+        if (nd->fp32_params)
+            f->fp32_params += nd->params;
+        if (nd->subtree_size != 1)
+            continue;
+        leaf_time(&x, nd, &cs[i], &e->nodes[i]);
+        if (nd->op == WM_OP_SDPA && nd->rows == WM_ROWS_VIDEO && nd->kv_rows == WM_ROWS_VIDEO) {
+            f->attn_calls += 1.0;
+            f->attn_compute += e->nodes[i].compute_seconds;
+        }
+        if (!is_dit(nd->stage))
+            f->largest_act = fmax(f->largest_act, chunk_activation(&x, g, nd, &cs[i]));
+    }
     for (size_t i = n; i-- > 0;) {
         const wm_node *nd = &nodes[i];
         wm_node_time *t = &e->nodes[i];
@@ -640,19 +658,9 @@ wm_status wm_estimate_create(const wm_report *r, const wm_devices *db, const wm_
         }
         if (is_dit((wm_stage)k)) {
             /* self-attention calls per forward: the SDPA leaves over video tokens */
-            double attn_calls = 0.0, attn_compute = 0.0;
+            const double attn_calls = facts[k].attn_calls, attn_compute = facts[k].attn_compute;
             /* FSDP wraps each transformer block (and VACE block): one all-gather each */
             const uint64_t blocks = c->num_layers + c->vace_layers_count;
-            for (size_t i = 0; i < n; i++) {
-                const wm_node *nd = &nodes[i];
-                if (nd->stage != (wm_stage)k)
-                    continue;
-                if (nd->op == WM_OP_SDPA && nd->rows == WM_ROWS_VIDEO &&
-                    nd->kv_rows == WM_ROWS_VIDEO) {
-                    attn_calls += 1.0;
-                    attn_compute += e->nodes[i].compute_seconds;
-                }
-            }
             const double local = Bg * Lg * d_model * x.e; /* one q/k/v/o shard */
             if (plan->ulysses > 1) {
                 const double U = (double)plan->ulysses;
@@ -722,10 +730,7 @@ wm_status wm_estimate_create(const wm_report *r, const wm_devices *db, const wm_
         double wb = (double)rt->weight_bytes;
         if (is_dit((wm_stage)k)) {
             /* the fp32-kept parameters stay 4 bytes; the rest at the stored precision */
-            uint64_t kept = 0;
-            for (size_t i = 0; i < n; i++)
-                if (nodes[i].stage == (wm_stage)k && nodes[i].fp32_params)
-                    kept += nodes[i].params;
+            const uint64_t kept = facts[k].fp32_params;
             wb = (double)(rt->params - kept) * dit_storage_bytes(&x) + (double)kept * 4.0;
         }
         if (plan->fsdp && (is_dit((wm_stage)k) || k == WM_STAGE_TEXT_ENCODER)) {
@@ -751,7 +756,7 @@ wm_status wm_estimate_create(const wm_report *r, const wm_devices *db, const wm_
         if (!st->present || (k == WM_STAGE_TEXT_ENCODER && plan->t5_cpu))
             continue;
         const double act = is_dit((wm_stage)k) ? dit_activations(&x, g)
-                                                : other_activations(&x, r, (wm_stage)k);
+                                                : other_activations(&x, (wm_stage)k, &facts[k]);
         if (!to_bytes(act, &st->activation_bytes))
             goto overflow;
         /* resident: the stage's own weights, the small fp32 components (VAE, CLIP), and,

@@ -167,15 +167,14 @@ static const char *secs(char *out, size_t cap, double s)
     return out;
 }
 
+/* "31 min 33 s", "1 h 02 min": a wall clock of a minute or more. */
 static const char *clock_of(char *out, size_t cap, double s)
 {
     const long long whole = (long long)llround(s);
     if (whole >= 3600)
         snprintf(out, cap, "%lld h %02lld min", whole / 3600, whole % 3600 / 60);
-    else if (whole >= 60)
-        snprintf(out, cap, "%lld min %02lld s", whole / 60, whole % 60);
     else
-        snprintf(out, cap, "%lld s", whole);
+        snprintf(out, cap, "%lld min %02lld s", whole / 60, whole % 60);
     return out;
 }
 
